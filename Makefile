@@ -1,0 +1,148 @@
+# wotgw - Web of Things security gateway.
+#
+#   make deps      install every Debian package (and the npm test tools)
+#   make           build wotgw and wotgw-passwd
+#   make check     unit tests (plain and ASan+UBSan), fuzz regression,
+#                  integration tests against the real daemon, lint
+#   make install   DESTDIR=... PREFIX=/usr
+#   make fuzz      libFuzzer targets (clang) in build-fuzz/
+#   make format    clang-format the tree
+
+PREFIX     ?= /usr
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+DESTDIR    ?=
+BUILDDIR   ?= build
+SAN        ?= 0
+
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS       := libsystemd jansson openssl libcrypt
+
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-unused-parameter
+ifeq ($(SAN),1)
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+            -fno-sanitize-recover=undefined
+SANLD    := -fsanitize=address,undefined
+else
+OPT      := -O2 -g -D_FORTIFY_SOURCE=3
+SANLD    :=
+endif
+HARDEN   := -fstack-protector-strong -fPIE -fstack-clash-protection
+CFLAGS_ALL  = -std=gnu17 $(OPT) $(WARN) $(HARDEN) -Isrc $(PKG_CFLAGS) $(CFLAGS) \
+              -DSYSCONFDIR='"$(SYSCONFDIR)"'
+LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
+
+PROG_SRCS := src/main.c src/wotgw-passwd.c
+LIB_SRCS  := $(filter-out $(PROG_SRCS),$(sort $(shell find src -name '*.c')))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILDDIR)/%.o)
+LIB       := $(BUILDDIR)/libwotgw.a
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILDDIR)/tests/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REGR := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILDDIR)/fuzz-regress/%)
+
+BINS := $(BUILDDIR)/wotgw $(BUILDDIR)/wotgw-passwd
+
+.PHONY: all clean check unit unit-asan fuzz-regress integration lint deps install \
+        uninstall format format-check fuzz bench
+
+all: $(BINS)
+
+$(BUILDDIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILDDIR)/wotgw: $(BUILDDIR)/src/main.o $(LIB)
+	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+$(BUILDDIR)/wotgw-passwd: $(BUILDDIR)/src/wotgw-passwd.o $(LIB)
+	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+$(BUILDDIR)/tests/%: $(BUILDDIR)/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+$(BUILDDIR)/fuzz-regress/%: $(BUILDDIR)/tests/fuzz/%.o $(BUILDDIR)/tests/fuzz/standalone.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+$(BUILDDIR)/tests/fuzz/standalone.o: tests/fuzz/standalone.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+-include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)
+
+# ---- tests -----------------------------------------------------------------
+# Every runner prints its own results; tests/run-check.sh adds them up and
+# ends with one "check: N passed, N failed" line.
+unit: $(UNIT_BINS) $(BINS)
+	@tests/run-unit.sh $(BUILDDIR) $(UNIT_BINS)
+
+fuzz-regress: $(FUZZ_REGR)
+	@tests/run-fuzz-regress.sh $(FUZZ_REGR)
+
+check:
+	@tests/run-check.sh
+
+integration: $(BINS)
+	@tests/run-integration.sh $(BUILDDIR)
+
+lint:
+	@tests/lint.sh
+
+# ---- fuzzing (clang, libFuzzer) -------------------------------------------
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+fuzz:
+	$(MAKE) CC=clang BUILDDIR=build-fuzz SAN=1 \
+	  CFLAGS="-fsanitize=fuzzer-no-link -Wno-error=unused-command-line-argument" \
+	  build-fuzz/libwotgw.a
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  echo "  FUZZ $$n"; \
+	  clang -std=gnu17 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc $(PKG_CFLAGS) \
+	    -o build-fuzz/$$n $$f build-fuzz/libwotgw.a $(PKG_LIBS) || exit 1; done
+
+# ---- benchmarks (not part of check) ----------------------------------------
+bench: all
+	tests/bench/run.sh
+
+# ---- dependencies -------------------------------------------------------------
+deps:
+	@tools/deps.sh
+
+# ---- install -------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/wotgw/things
+	install -m 0755 $(BUILDDIR)/wotgw $(BUILDDIR)/wotgw-passwd $(DESTDIR)$(SBINDIR)/
+	install -m 0644 systemd/wotgw.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 man/wotgw.8 man/wotgw-passwd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/wotgw.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/wotgw/wotgw.conf ]; then \
+	  install -m 0640 conf/wotgw.conf $(DESTDIR)$(SYSCONFDIR)/wotgw/wotgw.conf; \
+	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/wotgw/wotgw.conf"; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/wotgw $(DESTDIR)$(SBINDIR)/wotgw-passwd \
+	  $(DESTDIR)$(UNITDIR)/wotgw.service $(DESTDIR)$(MANDIR)/man8/wotgw.8 \
+	  $(DESTDIR)$(MANDIR)/man8/wotgw-passwd.8 $(DESTDIR)$(MANDIR)/man5/wotgw.conf.5
+
+format:
+	clang-format -i $$(find src tests -name '*.[ch]')
+
+format-check:
+	clang-format --dry-run --Werror $$(find src tests -name '*.[ch]')
+
+clean:
+	rm -rf build build-asan build-fuzz

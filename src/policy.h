@@ -1,0 +1,137 @@
+/* policy.h - the policy engine: which credentials each form of an exposed
+ * TD requires, and allow/deny for one interaction. Pure: no I/O, no
+ * clock (the caller passes "now"), no allocation on the decision path.
+ *
+ * The policy of a thing comes from its [thing NAME] section:
+ *   security[.AFF][.OP] = EXPR     which schemes consumers must use
+ *   allow[.AFF][.OP]    = WHO ...  who may (identity schemes)
+ *   scopes[.AFF][.OP]   = SCOPE .. scopes a token must carry (all of them)
+ * For each field the most specific key wins: AFF.OP, then AFF, then OP,
+ * then the thing-wide key. No security key for a form = not exposed.
+ *
+ * EXPR grammar (wotgw.conf(5)):
+ *   expr   = term *( "|" term )       ; oneOf: any one suffices
+ *   term   = factor *( "&" factor )   ; allOf: all are required
+ *   factor = scheme [ ":" issuer ] / "(" expr ")"
+ *   scheme = "nosec" / "basic" / "apikey" / "bearer" / "oauth2" / "psk" / "cert"
+ * "nosec" may not be combined with anything. ":issuer" (bearer, oauth2
+ * only) names an [issuer NAME] section; without it, any configured issuer.
+ *
+ * WHO: "user:NAME", "group:NAME" or "*" (anyone the scheme authenticated).
+ * Identity schemes (basic, apikey, cert, psk) are authorized by allow;
+ * token schemes (bearer, oauth2) by scopes. When no scopes key applies,
+ * a token needs "THING:read" (readproperty, readallproperties,
+ * readmultipleproperties, observe*), "THING:write" (write*), "THING:invoke"
+ * (invokeaction, queryaction, cancelaction, queryallactions) or
+ * "THING:subscribe" (subscribe*, unsubscribe*).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "interaction.h"
+#include "td.h"
+#include "util.h"
+
+struct users;
+struct apikeys;
+struct certmap;
+struct jwt_issuer;
+
+enum sec_kind {
+    SEC_NOSEC,
+    SEC_BASIC,
+    SEC_APIKEY,
+    SEC_BEARER,
+    SEC_OAUTH2,
+    SEC_PSK,
+    SEC_CERT,
+    SEC_ALLOF,
+    SEC_ONEOF,
+    SEC__COUNT,
+};
+
+const char *sec_kind_name(enum sec_kind k); /* "basic", ..., "allOf", "oneOf" */
+
+struct sec_expr {
+    enum sec_kind kind;
+    char *issuer; /* SEC_BEARER / SEC_OAUTH2: issuer section name or NULL */
+    struct sec_expr **subs; /* SEC_ALLOF / SEC_ONEOF, n_subs >= 2 */
+    size_t n_subs;
+    char *text; /* canonical form, e.g. "basic|(bearer:idp&cert)" */
+};
+
+/* Parses EXPR. On a syntax error returns -EINVAL and writes a short
+ * message ("unknown scheme 'bsic'") to err. */
+int sec_expr_parse(const char *s, struct sec_expr **out, char *err, size_t errlen);
+void sec_expr_free(struct sec_expr *e);
+/* Bit set (1u << enum sec_kind) of the leaf schemes in e. */
+unsigned sec_expr_schemes(const struct sec_expr *e);
+
+struct policy_thing; /* opaque, compiled from one [thing] section */
+
+/* Compiles the policy keys of tc->section against the device TD: every
+ * affordance and op named must exist in the TD (FILE:LINE errors), issuers
+ * must be configured, "user:"/"group:" entries well formed. Marks the keys
+ * used. Returns 0, -EINVAL (errors in d) or -ENOMEM. */
+int policy_thing_compile(const struct config *conf, const struct thing_conf *tc,
+                         const struct td *td, struct policy_thing **out, struct diags *d);
+void policy_thing_free(struct policy_thing *pt);
+
+/* What applies to one (affordance, op). Pointers borrowed from pt. */
+struct policy_form {
+    const struct sec_expr *security; /* NULL: the form is not exposed */
+    char *const *allow;              /* NULL-terminated; NULL: nobody */
+    char *const *scopes;             /* NULL-terminated, never NULL */
+};
+
+/* aff NULL: a thing-level operation. Always succeeds. */
+void policy_lookup(const struct policy_thing *pt, const char *aff, enum wot_op op,
+                   struct policy_form *out);
+
+/* Everything a decision reads, loaded at start and on reload. */
+struct policy_env {
+    const struct users *users;     /* may be NULL: basic always fails */
+    const struct apikeys *apikeys; /* may be NULL */
+    const struct certmap *certmap; /* may be NULL: cert principal = CN */
+    const struct jwt_issuer *const *issuers;
+    size_t n_issuers;
+    size_t max_token_size;
+    int64_t now; /* seconds since the epoch */
+};
+
+enum policy_verdict {
+    POLICY_ALLOW,
+    POLICY_DENY_UNAUTHENTICATED, /* 401: no or wrong credentials */
+    POLICY_DENY_FORBIDDEN,       /* 403: authenticated, not allowed */
+    POLICY_DENY_NOT_EXPOSED,     /* 404/405: no policy for this form */
+};
+
+#define POLICY_PRINCIPAL_MAX 256
+
+struct policy_decision {
+    enum policy_verdict verdict;
+    const char *reason; /* static text, never a secret: safe to log */
+    char principal[POLICY_PRINCIPAL_MAX]; /* "alice", "anonymous", ... "" if none */
+    unsigned challenge;      /* 401: bits (1u << enum sec_kind) to challenge */
+    bool invalid_token;      /* a bearer token was presented and refused */
+    bool insufficient_scope; /* 403 because of scopes */
+    char *const *scopes;     /* the scopes the form requires (for 403) */
+};
+
+/* Decides one interaction. Never fails: a malformed credential is a deny. */
+void policy_decide(const struct policy_env *env, const struct policy_thing *pt,
+                   const char *aff, enum wot_op op, const struct credentials *cred,
+                   struct policy_decision *out);
+
+/* True when cred may perform at least one operation on the thing: the
+ * condition for seeing its TD. */
+bool policy_may_see(const struct policy_env *env, const struct policy_thing *pt,
+                    const struct td *td, const struct credentials *cred);
+
+/* The thing's name as given to policy_thing_compile. */
+const char *policy_thing_name(const struct policy_thing *pt);

@@ -1,0 +1,47 @@
+/* state.h - everything loaded from the config: the config model,
+ * credential stores, issuers with their keys, and each thing (device TD,
+ * compiled policy, exposed TD). Built completely before use, swapped as a
+ * whole on reload, never changed in place.
+ */
+#pragma once
+
+#include <jansson.h>
+
+#include "auth/apikeys.h"
+#include "auth/certmap.h"
+#include "auth/jwt.h"
+#include "auth/users.h"
+#include "config.h"
+#include "policy.h"
+#include "td.h"
+
+struct thing {
+    const struct thing_conf *conf;
+    struct td *td;
+    struct policy_thing *policy;
+    json_t *exposed; /* the exposed TD */
+};
+
+struct gw_state {
+    struct config *conf;
+    struct users *users;
+    struct apikeys *apikeys;
+    struct certmap *certmap;
+    struct jwt_issuer *issuers; /* n_issuers, same order as conf->issuers */
+    const struct jwt_issuer **issuer_ptrs;
+    size_t n_issuers;
+    struct thing *things; /* only the things that loaded */
+    size_t n_things;
+    size_t n_refused; /* things refused (bad TD or policy) */
+};
+
+/* Loads config_path and everything it names. Returns 0 when the config
+ * itself and every credential/key file loaded (things whose TD or policy
+ * is broken are refused with errors in d and counted in n_refused), or a
+ * negative errno with the problems in d. */
+int state_load(const char *config_path, struct gw_state **out, struct diags *d);
+void state_free(struct gw_state *s);
+
+const struct thing *state_find_thing(const struct gw_state *s, const char *name);
+/* Fills env for a decision at time now. */
+void state_policy_env(const struct gw_state *s, int64_t now, struct policy_env *env);
