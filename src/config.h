@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ini.h"
@@ -27,8 +28,13 @@
 #define LIMIT_DEFAULT_MAX_STREAMS     64          /* max_streams */
 #define LIMIT_DEFAULT_CONN_TIMEOUT    30000000ull /* idle_timeout, us */
 
-/* Caps the config file itself. */
+/* Caps the config file itself and the number of some sections. */
 #define CONFIG_MAX_FILE_SIZE (4u << 20)
+#define CONFIG_MAX_THINGS    1024
+#define CONFIG_MAX_ISSUERS   64
+#define CONFIG_MAX_LISTEN    16
+#define CONFIG_MAX_AUDIENCES 16
+#define CONFIG_NAME_MAX      64 /* [thing NAME], [issuer NAME] */
 
 struct limits {
     uint64_t max_body_size;
@@ -52,7 +58,7 @@ enum tls_min_version {
 struct https_conf {
     bool enabled; /* the section is present */
     unsigned line;
-    char **listen; /* "host:port" / "[v6]:port", NULL-terminated */
+    char **listen; /* "IP:port" / "[IPv6]:port", NULL-terminated (empty when disabled) */
     size_t n_listen;
     char *certificate; /* absolute paths (resolved against the config dir) */
     char *key;
@@ -62,9 +68,9 @@ struct https_conf {
 
 /* [credentials] */
 struct credentials_conf {
-    char *users;           /* users file (wotgw-passwd), NULL: none */
+    char *users; /* users file (wotgw-passwd), NULL: none */
     unsigned users_line;
-    char *apikeys;         /* API keys file, NULL: none */
+    char *apikeys; /* API keys file, NULL: none */
     unsigned apikeys_line;
     char *cert_identities; /* certificate -> user map, NULL: none */
     unsigned cert_identities_line;
@@ -82,10 +88,10 @@ enum jwt_alg_bit {
 struct issuer_conf {
     char *name; /* section name, used in "bearer:NAME" */
     unsigned line;
-    char *iss;   /* expected "iss" claim */
-    char *jwks;  /* JWKS file, absolute */
+    char *iss;  /* expected "iss" claim */
+    char *jwks; /* JWKS file, absolute */
     unsigned jwks_line;
-    char **audiences; /* accepted "aud" values (any one), NULL-terminated */
+    char **audiences;    /* accepted "aud" values (any one), NULL-terminated */
     unsigned algorithms; /* enum jwt_alg_bit set; default ES256|EDDSA */
     uint64_t leeway_s;   /* clock skew allowed on exp/nbf; default 30 s */
     /* For the exposed TD's oauth2/bearer definitions (may be NULL). */
@@ -99,7 +105,7 @@ struct issuer_conf {
 struct thing_conf {
     char *name; /* URL segment; [A-Za-z0-9._~-]+ */
     unsigned line;
-    char *td;          /* device TD file, absolute */
+    char *td; /* device TD file, absolute */
     unsigned td_line;
     /* Borrowed from config.ini. config_load() checks that every other key
      * of the section is a policy key (security, allow, scopes, each
@@ -110,13 +116,14 @@ struct thing_conf {
 
 struct config {
     char *path; /* as given */
-    char *dir;  /* its directory: relative paths are resolved against it */
+    char *dir;  /* its directory, absolute: relative paths are resolved against it */
     struct ini_file ini;
 
     /* [gateway] */
-    char *td_dir;   /* default: <config dir>/things */
+    char *td_dir;    /* default: <config dir>/things */
     char *state_dir; /* default: /var/lib/wotgw */
-    char *base_url;  /* public base of north HTTPS forms; default from [https] listen */
+    char *base_url;  /* public base of north HTTPS forms, never NULL, no trailing '/';
+                      * default from the first [https] listen */
     char *realm;     /* HTTP auth realm; default "wotgw" */
     bool debug;      /* log_level = debug */
 
@@ -132,12 +139,19 @@ struct config {
 
 /* Loads and validates path. Returns 0, or -EINVAL with the problems in d
  * (each FILE:LINE), or another -errno (file unreadable: also in d).
- * On failure *out is NULL. */
+ * On failure *out is NULL. Every key it consumes is marked used; policy
+ * keys of [thing] sections are left for policy_thing_compile(). */
 int config_load(const char *path, struct config **out, struct diags *d);
+/* The same on text already in memory (len bytes) that came from path
+ * (relative paths resolve against path's directory); for tests and the
+ * fuzzer. */
+int config_parse(const char *path, const char *text, size_t len, struct config **out,
+                 struct diags *d);
 void config_free(struct config *c);
 
 const struct issuer_conf *config_find_issuer(const struct config *c, const char *name);
 const struct thing_conf *config_find_thing(const struct config *c, const char *name);
 
-/* Parses a space-separated list of JWS algorithm names into bits. */
+/* Parses a space-separated list of JWS algorithm names into bits.
+ * -EINVAL for an empty list, "none", HS*, or any other name. */
 int config_parse_algorithms(const char *s, unsigned *out);

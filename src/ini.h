@@ -9,7 +9,11 @@
  * before any section, a line that is neither, a broken "[section" line
  * (its keys are then refused, never filed under the previous section),
  * an empty key, a duplicate key in a section, a duplicate section,
- * control characters or invalid UTF-8, a NUL byte.
+ * control characters or invalid UTF-8, a NUL byte. A CR before LF and a
+ * UTF-8 byte order mark at the start are tolerated. Section types are
+ * [A-Za-z][A-Za-z0-9_-]{0,63}; names at most 256 bytes; inside a quoted
+ * name only \" and \\ are escapes. At most 4096 sections and 2048 keys
+ * a section; after 200 errors the reader gives up.
  */
 #pragma once
 
@@ -50,5 +54,10 @@ void ini_free(struct ini_file *f);
 
 /* Looks up a key in a section and marks it used. NULL if absent. */
 struct ini_entry *ini_get(struct ini_section *s, const char *key);
+/* Writes "[type]", "[type name]" or [type "quoted name"] (for messages)
+ * into buf; -ENOBUFS when it does not fit (INI_SECTION_LABEL_MAX always
+ * does for a section that ini_parse made). */
+#define INI_SECTION_LABEL_MAX 640
+int ini_section_label(const struct ini_section *s, char *buf, size_t size);
 /* Adds "unknown key 'K' in [type name]" for every entry not marked used. */
 void ini_report_unused(const struct ini_file *f, struct diags *d);
