@@ -4,7 +4,14 @@
  * not the key's or not in the issuer's allowlist are refused.
  *
  * Supported: ES256 (P-256, raw r||s signatures), EdDSA (Ed25519),
- * RS256 (RSA >= 2048 bits).
+ * RS256 (RSA 2048 to 8192 bits). Keys embedded in or pointed to by a
+ * token header ("jwk", "jku", "x5c", "x5u") are ignored: keys come only
+ * from the issuer's JWKS file.
+ *
+ * NumericDate claims (exp, nbf, iat) may be JSON integers or reals; they
+ * must lie in [0, JWT_MAX_NUMERIC_DATE] (year 9999). A fractional exp or
+ * iat is rounded down and a fractional nbf up (never in the token's
+ * favour).
  */
 #pragma once
 
@@ -15,6 +22,18 @@
 
 #include "../config.h"
 #include "../util.h"
+
+#define JWKS_MAX_FILE_SIZE   (1u << 20)
+#define JWKS_MAX_KEYS        64
+#define JWK_MAX_KID          256
+#define JWT_HARD_MAX_SIZE    65536 /* jwt_verify caps max_len at this */
+#define JWT_MAX_HEADER       4096  /* decoded protected header */
+#define JWT_MAX_CLAIM        1024  /* iss, client_id, aud values */
+#define JWT_MAX_SUB          255   /* fits POLICY_PRINCIPAL_MAX with the issuer */
+#define JWT_MAX_SCOPE_LEN    256   /* one scope token */
+#define JWT_MAX_AUD          64    /* entries of an "aud" array */
+#define JWT_MAX_NUMERIC_DATE 253402300799LL
+#define JWT_MAX_LEEWAY_S     3600
 
 struct jwk {
     char *kid;    /* NULL when the JWK has none */
@@ -27,10 +46,16 @@ struct jwks {
     size_t n;
 };
 
-/* Parses a JWK Set ({"keys":[...]}) or a single JWK. Keys of unsupported
- * types, private keys ("d" present), and keys whose "alg" is not in
- * allowed_algs are refused with a message; a set with no usable key is an
- * error. */
+/* Parses a JWK Set ({"keys":[...]}) or a single JWK.
+ * Errors (the whole file is refused, -EINVAL): invalid JSON (with its line
+ * number), secret material (a private key "d"/"p"/"q"/..., or a symmetric
+ * "oct" key: HMAC is not supported), malformed members (bad base64url,
+ * wrong lengths, a point not on the curve), a duplicate "kid", more than
+ * JWKS_MAX_KEYS keys, no usable key at all.
+ * Warnings (the key is skipped): unsupported kty or crv (only EC P-256,
+ * OKP Ed25519, RSA), RSA keys under 2048 or over 8192 bits, "use" other
+ * than "sig", "key_ops" without "verify", an "alg" that is not the one the
+ * key type implies, an alg not in allowed_algs. */
 int jwks_parse(const char *path, const char *buf, size_t len, unsigned allowed_algs,
                struct jwks **out, struct diags *d);
 int jwks_load_file(const char *path, unsigned allowed_algs, struct jwks **out, struct diags *d);
@@ -44,13 +69,13 @@ struct jwt_issuer {
 
 enum jwt_error {
     JWT_OK = 0,
-    JWT_MALFORMED,     /* not three base64url parts, bad JSON, duplicate keys */
-    JWT_TOO_LARGE,     /* over max_token_size */
-    JWT_BAD_ALG,       /* none, HS*, or not the key's / not allowed */
+    JWT_MALFORMED, /* not three base64url parts, bad JSON, duplicate keys */
+    JWT_TOO_LARGE, /* over max_token_size */
+    JWT_BAD_ALG,   /* none, HS*, or not the key's / not allowed */
     JWT_UNKNOWN_ISSUER,
     JWT_UNKNOWN_KID,
     JWT_BAD_SIGNATURE,
-    JWT_CRIT,          /* "crit" header present */
+    JWT_CRIT, /* "crit" header present */
     JWT_EXPIRED,
     JWT_NOT_YET_VALID,
     JWT_WRONG_AUDIENCE,
@@ -65,8 +90,8 @@ const char *jwt_error_str(enum jwt_error e);
 struct jwt_claims {
     char *sub;
     char *iss;
-    char *client_id; /* may be NULL */
-    char **scopes;   /* from "scope" (space-separated) or "scp" (array); NULL-terminated */
+    char *client_id;       /* may be NULL */
+    char **scopes;         /* from "scope" (space-separated) or "scp" (array); NULL-terminated */
     int64_t exp, nbf, iat; /* 0 when absent (exp is required) */
 };
 void jwt_claims_free(struct jwt_claims *c);
@@ -77,13 +102,31 @@ void jwt_claims_free(struct jwt_claims *c);
 enum jwt_error jws_verify_compact(const struct jwk *key, const char *tok, size_t len,
                                   uint8_t **payload, size_t *payload_len);
 
-/* Full JWT check: picks the issuer by "iss" among issuers (restricted to
- * those whose conf->name equals only_issuer when that is not NULL), the key
- * by "kid" (or the only key of the header's alg when there is no kid),
- * verifies the signature, then exp/nbf with the issuer's leeway against
- * now, aud against the issuer's audiences. On JWT_OK fills claims and
- * *which. */
+/* Full JWT check, in this order: size (len > max_len or JWT_HARD_MAX_SIZE:
+ * JWT_TOO_LARGE, before any decoding; max_len 0 means the default
+ * LIMIT_DEFAULT_MAX_TOKEN), the header (duplicate keys refused, "crit"
+ * refused, "typ" if present "JWT" or "at+jwt" in any case, optionally
+ * with the "application/" prefix (RFC 7515 §4.1.9), alg one of
+ * ES256/EdDSA/RS256), the issuer by the (still unverified) "iss" among
+ * issuers (restricted to the one whose conf->name equals only_issuer when
+ * that is not NULL), the key by "kid" (or the only key of the header's
+ * alg when there is no kid; none of that alg: JWT_BAD_ALG, several:
+ * JWT_UNKNOWN_KID), alg equal to the key's and in conf->algorithms, the
+ * signature, then the claims as jwt_claims_check(). On JWT_OK fills
+ * claims and *which; otherwise claims is left empty (safe to free). */
+/* The claim checks of jwt_verify() on an already verified payload: exp
+ * required, exp/nbf against now with conf->leeway_s (capped at
+ * JWT_MAX_LEEWAY_S), "aud" (string or array) containing one of
+ * conf->audiences (no aud, or no audiences configured: JWT_WRONG_AUDIENCE),
+ * "sub" required (1 to JWT_MAX_SUB bytes, no control characters), "iss"
+ * required. Scopes from "scope" (space-separated string) or, when there
+ * is no "scope", "scp" (array of strings, or a space-separated string);
+ * each token RFC 6749 scope-token characters, at most JWT_MAX_SCOPES,
+ * else JWT_MALFORMED. client_id from "client_id", else "azp".
+ * Duplicate member names are refused. Exposed for tests and fuzzing. */
+enum jwt_error jwt_claims_check(const struct issuer_conf *conf, const uint8_t *payload, size_t len,
+                                int64_t now, struct jwt_claims *claims);
+
 enum jwt_error jwt_verify(const struct jwt_issuer *const *issuers, size_t n_issuers,
-                          const char *only_issuer, const char *tok, size_t len,
-                          size_t max_len, int64_t now, struct jwt_claims *claims,
-                          const struct jwt_issuer **which);
+                          const char *only_issuer, const char *tok, size_t len, size_t max_len,
+                          int64_t now, struct jwt_claims *claims, const struct jwt_issuer **which);

@@ -5,7 +5,10 @@
  * method (yescrypt "$y$", bcrypt "$2b$", scrypt "$7$", gost-yescrypt
  * "$gy$"), or "!" for an identity that may not log in with a password
  * (certificate or PSK users that still need groups). "#" starts a comment
- * line. Anything else is an error with FILE:LINE.
+ * line; blank lines are ignored; a trailing CR is tolerated. GROUP is
+ * [A-Za-z0-9._@-]{1,64}, at most USERS_MAX_GROUPS of them. Anything else
+ * (weak hash methods such as DES, "$1$", "$5$", "$6$" included) is an
+ * error with FILE:LINE that refuses the whole file.
  */
 #pragma once
 
@@ -14,15 +17,25 @@
 
 #include "../util.h"
 
+#define USERS_MAX_FILE_SIZE (16u << 20)
+#define USERS_MAX_ENTRIES   100000
+#define USERS_MAX_NAME      64
+#define USERS_MAX_GROUPS    32
+#define USERS_MAX_LINE      4096
+#define USERS_MAX_PASSWORD  1024 /* longer passwords never verify */
+
 struct user {
     char *name;
-    char *hash; /* "!" : no password login */
+    char *hash;    /* "!" : no password login */
     char **groups; /* NULL-terminated, never NULL */
 };
 
 struct users {
     struct user *v; /* sorted by name */
     size_t n;
+    /* crypt(5) setting hashed for unknown users and "!" hashes: the first
+     * user's hash (same method and cost), or a built-in yescrypt one. */
+    char *dummy;
 };
 
 int users_parse(const char *path, const char *text, size_t len, struct users **out,
