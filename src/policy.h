@@ -17,6 +17,17 @@
  * "nosec" may not be combined with anything. ":issuer" (bearer, oauth2
  * only) names an [issuer NAME] section; without it, any configured issuer.
  *
+ * KEY suffixes: "security.X" where X is an operation name applies to that
+ * operation on every affordance (or the thing); otherwise X is an
+ * affordance name. "security.A.OP" splits at the last '.': OP must be an
+ * operation and A an affordance (names may contain dots: "temp.c" is an
+ * affordance when "temp" is none). Affordances must exist in the TD and
+ * the device must offer OP there. Limits: EXPR at most 1024 bytes, 16
+ * schemes, 8 nested parentheses; 1024 policy keys per thing; 64 entries
+ * per allow/scopes list. Canonical text: "|" / "&" without blanks, nested
+ * combinations in parentheses, "(a|b)|c" flattened to "a|b|c"; a scheme
+ * twice in one list is refused.
+ *
  * WHO: "user:NAME", "group:NAME" or "*" (anyone the scheme authenticated).
  * Identity schemes (basic, apikey, cert, psk) are authorized by allow;
  * token schemes (bearer, oauth2) by scopes. When no scopes key applies,
@@ -24,6 +35,21 @@
  * readmultipleproperties, observe*), "THING:write" (write*), "THING:invoke"
  * (invokeaction, queryaction, cancelaction, queryallactions) or
  * "THING:subscribe" (subscribe*, unsubscribe*).
+ *
+ * Principals: basic → the user name; apikey → the key's name (groups: the
+ * key's own plus those of a user of that name); psk → the identity; cert →
+ * certmap_principal() (groups of a user of that name); bearer/oauth2 →
+ * "ISSUER:sub" with ISSUER the [issuer NAME] section name, so that equal
+ * "sub" values of two issuers never meet; nosec → "anonymous"; allOf →
+ * the parts joined with "+" ("alice+carol"). "user:NAME" matches the
+ * principal. Control characters in a principal become '?'; it is cut at
+ * POLICY_PRINCIPAL_MAX - 1 bytes on a UTF-8 boundary. Only authenticated
+ * identities become principals (empty on 401).
+ *
+ * Combinations: oneOf allows when any part allows; otherwise 403 when a
+ * part authenticated, else 401. allOf needs every part authenticated (else
+ * 401, evaluation stops at the first failure) and every part authorized
+ * (else 403). Each credential is checked at most once per decision.
  */
 #pragma once
 
@@ -59,7 +85,7 @@ const char *sec_kind_name(enum sec_kind k); /* "basic", ..., "allOf", "oneOf" */
 
 struct sec_expr {
     enum sec_kind kind;
-    char *issuer; /* SEC_BEARER / SEC_OAUTH2: issuer section name or NULL */
+    char *issuer;           /* SEC_BEARER / SEC_OAUTH2: issuer section name or NULL */
     struct sec_expr **subs; /* SEC_ALLOF / SEC_ONEOF, n_subs >= 2 */
     size_t n_subs;
     char *text; /* canonical form, e.g. "basic|(bearer:idp&cert)" */
@@ -89,7 +115,9 @@ struct policy_form {
     char *const *scopes;             /* NULL-terminated, never NULL */
 };
 
-/* aff NULL: a thing-level operation. Always succeeds. */
+/* aff NULL: a thing-level operation. Always succeeds. An operation the
+ * device does not offer on aff, or of another kind of affordance, is not
+ * exposed. */
 void policy_lookup(const struct policy_thing *pt, const char *aff, enum wot_op op,
                    struct policy_form *out);
 
@@ -115,18 +143,20 @@ enum policy_verdict {
 
 struct policy_decision {
     enum policy_verdict verdict;
-    const char *reason; /* static text, never a secret: safe to log */
+    const char *reason;                   /* static text, never a secret: safe to log */
     char principal[POLICY_PRINCIPAL_MAX]; /* "alice", "anonymous", ... "" if none */
-    unsigned challenge;      /* 401: bits (1u << enum sec_kind) to challenge */
-    bool invalid_token;      /* a bearer token was presented and refused */
-    bool insufficient_scope; /* 403 because of scopes */
-    char *const *scopes;     /* the scopes the form requires (for 403) */
+    unsigned challenge;                   /* 401: bits (1u << enum sec_kind) to challenge */
+    bool invalid_token;                   /* 401 only: a bearer token was presented and refused */
+    bool insufficient_scope;              /* 403 only: a token lacked scopes */
+    char *const *scopes;                  /* the scopes the form requires (for 403) */
 };
 
-/* Decides one interaction. Never fails: a malformed credential is a deny. */
-void policy_decide(const struct policy_env *env, const struct policy_thing *pt,
-                   const char *aff, enum wot_op op, const struct credentials *cred,
-                   struct policy_decision *out);
+/* Decides one interaction. Never fails: a malformed credential is a deny
+ * (401 with cred->malformed as the reason). Allocates nothing itself;
+ * jwt_verify allocates the claims, freed before returning. The challenge
+ * is set on 401 only and never holds nosec. */
+void policy_decide(const struct policy_env *env, const struct policy_thing *pt, const char *aff,
+                   enum wot_op op, const struct credentials *cred, struct policy_decision *out);
 
 /* True when cred may perform at least one operation on the thing: the
  * condition for seeing its TD. */
@@ -135,3 +165,6 @@ bool policy_may_see(const struct policy_env *env, const struct policy_thing *pt,
 
 /* The thing's name as given to policy_thing_compile. */
 const char *policy_thing_name(const struct policy_thing *pt);
+/* The thing-wide expression (the bare "security" key), NULL when there is
+ * none; the exposed TD's top-level "security". Borrowed from pt. */
+const struct sec_expr *policy_thing_security(const struct policy_thing *pt);

@@ -1,0 +1,622 @@
+/* test_expose.c - the exposed TD: allowlisted terms only, no device
+ * address anywhere, north HTTPS forms per exposed op, security and scopes
+ * per form, combo definitions, affordances left out when nothing is
+ * exposed, the @context rules of the TD 1.1 schema.
+ *
+ * With WOTGW_EXPOSED_OUT set, also writes the exposed TD of every loadable
+ * TD in tests/data/tds there (tests/integration/test_exposed_schema.sh
+ * validates them against the W3C TD 1.1 JSON Schema).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "expose.h"
+#include "policy.h"
+#include "td.h"
+
+#define LAMP_TD   "tests/data/policy/lamp.td.json"
+#define THERMO_TD "tests/data/policy/thermo.td.json"
+#define LOOSE_TD  "tests/data/policy/loose.td.json"
+#define GW        "https://gw.example:8443/things/lamp"
+
+struct fx {
+    char dir[64];
+    char path[128];
+    struct config *conf;
+    const struct thing_conf *tc;
+    struct td *td;
+    struct policy_thing *pt;
+    json_t *out;
+    char *dump;
+    struct diags d;
+    int rc; /* expose_td */
+};
+
+static const char *const HEAD = "[gateway]\nbase_url = https://gw.example:8443/\n"
+                                "[credentials]\napikey_header = X-Key\n"
+                                "[issuer idp]\n"
+                                "issuer = https://idp.example\n"
+                                "jwks = idp.jwks\n"
+                                "audience = wotgw\n"
+                                "authorization_url = https://idp.example/auth\n"
+                                "token_url = https://idp.example/token\n"
+                                "flow = code\n"
+                                "[issuer dev]\n"
+                                "issuer = https://dev.example\n"
+                                "jwks = dev.jwks\n"
+                                "audience = wotgw\n"
+                                "algorithms = EdDSA\n"
+                                "token_url = https://dev.example/token\n"
+                                "device_authorization_url = https://dev.example/device\n"
+                                "flow = device\n";
+
+/* Config with [thing NAME] td = TD (absolute) + body; TD, policy and
+ * exposed TD built. Returns the policy compile result (the expose result is
+ * in f->rc). */
+static int fx_load_named(struct fx *f, const char *name, const char *td_path, const char *body)
+{
+    memset(f, 0, sizeof(*f));
+    strcpy(f->dir, "/tmp/wotgw-expose-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/wotgw.conf", f->dir);
+    char cwd[4096];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    FILE *fp = fopen(f->path, "w");
+    assert_non_null(fp);
+    fprintf(fp, "%s[thing %s]\ntd = %s%s%s\n%s", HEAD, name, td_path[0] == '/' ? "" : cwd,
+            td_path[0] == '/' ? "" : "/", td_path, body);
+    fclose(fp);
+    int r = config_load(f->path, &f->conf, &f->d);
+    if (r < 0)
+        diag_print(&f->d, stderr);
+    assert_int_equal(r, 0);
+    f->tc = config_find_thing(f->conf, name);
+    assert_non_null(f->tc);
+    const struct td_limits lim = {.max_size = 1u << 20, .max_depth = 32};
+    r = td_load_file(f->tc->td, &lim, &f->td, &f->d);
+    if (r < 0)
+        return r;
+    r = policy_thing_compile(f->conf, f->tc, f->td, &f->pt, &f->d);
+    if (r < 0)
+        return r;
+    f->rc = expose_td(f->conf, f->tc, f->td, f->pt, &f->out, &f->d);
+    if (f->out) {
+        f->dump = json_dumps(f->out, JSON_COMPACT);
+        assert_non_null(f->dump);
+    }
+    return 0;
+}
+
+static void fx_load(struct fx *f, const char *td_path, const char *body)
+{
+    int r = fx_load_named(f, "lamp", td_path, body);
+    if (r < 0 || f->rc < 0)
+        diag_print(&f->d, stderr);
+    assert_int_equal(r, 0);
+    assert_int_equal(f->rc, 0);
+    assert_non_null(f->out);
+}
+
+/* With WOTGW_EXPOSED_OUT set, keeps the exposed TD for schema validation. */
+static void maybe_write(const struct fx *f, const char *name)
+{
+    const char *outdir = getenv("WOTGW_EXPOSED_OUT");
+    if (!outdir || !f->out)
+        return;
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/%s.td.json", outdir, name);
+    assert_int_equal(json_dump_file(f->out, p, JSON_INDENT(2)), 0);
+}
+
+static void fx_free(struct fx *f)
+{
+    free(f->dump);
+    json_decref(f->out);
+    policy_thing_free(f->pt);
+    td_free(f->td);
+    config_free(f->conf);
+    diag_free(&f->d);
+    unlink(f->path);
+    rmdir(f->dir);
+}
+
+static json_t *get_path(json_t *root, const char *path)
+{
+    char *copy = strdup(path), *save = NULL;
+    json_t *v = root;
+    for (char *t = strtok_r(copy, "/", &save); t && v; t = strtok_r(NULL, "/", &save)) {
+        if (json_is_array(v))
+            v = json_array_get(v, (size_t)atoi(t));
+        else
+            v = json_object_get(v, t);
+    }
+    free(copy);
+    return v;
+}
+
+static const char *str_at(json_t *root, const char *path)
+{
+    json_t *v = get_path(root, path);
+    if (!json_is_string(v))
+        fail_msg("%s: not a string", path);
+    return json_string_value(v);
+}
+
+/* The form of affordance path (e.g. "properties/on") whose op is op. */
+static json_t *form_for(json_t *root, const char *aff_path, const char *op)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/forms", aff_path);
+    json_t *forms = get_path(root, p), *f;
+    size_t i;
+    json_array_foreach(forms, i, f)
+    {
+        if (!strcmp(json_string_value(json_object_get(f, "op")), op))
+            return f;
+    }
+    return NULL;
+}
+
+static void assert_strv(json_t *a, const char *const *want)
+{
+    assert_true(json_is_array(a));
+    size_t n = 0;
+    while (want[n])
+        n++;
+    assert_int_equal(json_array_size(a), n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(json_string_value(json_array_get(a, i)), want[i]);
+}
+
+/* Every security name used is defined; every combo's members too. */
+static void assert_security_consistent(json_t *root)
+{
+    json_t *defs = json_object_get(root, "securityDefinitions");
+    assert_true(json_is_object(defs));
+    assert_true(json_object_size(defs) > 0);
+    assert_non_null(json_object_get(defs, json_string_value(json_object_get(root, "security"))));
+    const char *k;
+    json_t *d;
+    json_object_foreach(defs, k, d)
+    {
+        const char *scheme = json_string_value(json_object_get(d, "scheme"));
+        assert_non_null(scheme);
+        if (strcmp(scheme, "combo"))
+            continue;
+        json_t *m = json_object_get(d, "oneOf");
+        if (!m)
+            m = json_object_get(d, "allOf");
+        assert_true(json_array_size(m) >= 2);
+        size_t i;
+        json_t *n;
+        json_array_foreach(m, i, n)
+        {
+            assert_non_null(json_object_get(defs, json_string_value(n)));
+        }
+    }
+    static const char *const kinds[] = {"properties", "actions", "events"};
+    for (size_t k2 = 0; k2 < 3; k2++) {
+        json_t *coll = json_object_get(root, kinds[k2]), *a;
+        const char *name;
+        json_object_foreach(coll, name, a)
+        {
+            json_t *forms = json_object_get(a, "forms"), *f;
+            size_t i;
+            assert_true(json_array_size(forms) > 0);
+            json_array_foreach(forms, i, f)
+            {
+                json_t *s = json_object_get(f, "security");
+                if (s)
+                    assert_non_null(json_object_get(defs, json_string_value(s)));
+                assert_non_null(json_object_get(f, "href"));
+                assert_non_null(json_object_get(f, "contentType"));
+            }
+        }
+    }
+}
+
+/* ---- tests ----------------------------------------------------------------- */
+
+static void test_path_segment(void **state)
+{
+    static const char *const cases[][2] = {
+            {"on", "on"},
+            {"colour temp", "colour%20temp"},
+            {"a/b?c#d%e", "a%2Fb%3Fc%23d%25e"},
+            {"-._~AZaz09", "-._~AZaz09"},
+            {"\xc3\xbc", "%C3%BC"},
+            {"", ""},
+            {"..", ".."},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char *s = expose_path_segment(cases[i][0]);
+        assert_non_null(s);
+        assert_string_equal(s, cases[i][1]);
+        free(s);
+    }
+}
+
+static void test_lamp(void **state)
+{
+    struct fx f;
+    fx_load(&f, LAMP_TD,
+            "security = basic | bearer:idp\nallow = group:family\n"
+            "security.brightness = nosec\nscopes.toggle = lamp:switch\n"
+            "security.reboot = cert & apikey\nallow.reboot = *\n"
+            "security.overheated = oauth2:dev\n");
+    json_t *o = f.out;
+
+    /* nothing of the device's address, links, base, security, uriVariables */
+    assert_null(strstr(f.dump, "192.168.77.5"));
+    assert_null(strstr(f.dump, ":8080"));
+    static const char *const never[] = {"base", "links", "support", "profile"};
+    for (size_t i = 0; i < ARRAY_SIZE(never); i++)
+        assert_null(json_object_get(o, never[i]));
+    assert_null(strstr(f.dump, "uriVariables"));
+    assert_null(strstr(f.dump, "longpoll"));
+    assert_null(strstr(f.dump, "properties/ct"));
+    assert_true(diag_contains(&f.d, "containing the device address left out"));
+
+    /* @context: 1.1 first, the device's string-valued vocabulary, ours */
+    json_t *ctx = json_object_get(o, "@context");
+    assert_int_equal(json_array_size(ctx), 3);
+    assert_string_equal(str_at(o, "@context/0"), "https://www.w3.org/2022/wot/td/v1.1");
+    assert_string_equal(str_at(o, "@context/1/saref"), "https://saref.etsi.org/core/");
+    assert_string_equal(str_at(o, "@context/2/wotgw"), WOTGW_CONTEXT_IRI);
+
+    /* copied terms */
+    assert_string_equal(str_at(o, "id"), "urn:dev:wotgw-test:lamp-7");
+    assert_string_equal(str_at(o, "title"), "Policy test lamp");
+    assert_string_equal(str_at(o, "titles/de"), "Testlampe");
+    assert_string_equal(str_at(o, "version/instance"), "1.2.0");
+    assert_string_equal(str_at(o, "created"), "2024-11-20T10:00:00Z");
+    assert_string_equal(str_at(o, "@type/0"), "saref:LightingDevice");
+    assert_int_equal(json_integer_value(get_path(o, "schemaDefinitions/level/maximum")), 100);
+    assert_true(json_is_true(get_path(o, "properties/on/observable")));
+    assert_string_equal(str_at(o, "properties/colour temp/unit"), "K");
+    assert_null(get_path(o, "properties/secret/description")); /* had the device URL */
+    assert_string_equal(str_at(o, "properties/secret/type"), "string");
+
+    /* security definitions */
+    assert_string_equal(str_at(o, "security"), "combo1_sc");
+    assert_string_equal(str_at(o, "securityDefinitions/combo1_sc/scheme"), "combo");
+    static const char *const one[] = {"basic_sc", "bearer_idp_sc", NULL};
+    assert_strv(get_path(o, "securityDefinitions/combo1_sc/oneOf"), one);
+    assert_string_equal(str_at(o, "securityDefinitions/basic_sc/scheme"), "basic");
+    assert_string_equal(str_at(o, "securityDefinitions/basic_sc/in"), "header");
+    assert_string_equal(str_at(o, "securityDefinitions/bearer_idp_sc/scheme"), "bearer");
+    assert_string_equal(str_at(o, "securityDefinitions/bearer_idp_sc/format"), "jwt");
+    assert_string_equal(str_at(o, "securityDefinitions/bearer_idp_sc/alg"), "ES256");
+    assert_string_equal(str_at(o, "securityDefinitions/bearer_idp_sc/authorization"),
+                        "https://idp.example/auth");
+    assert_string_equal(str_at(o, "securityDefinitions/nosec_sc/scheme"), "nosec");
+    static const char *const all[] = {"cert_sc", "apikey_sc", NULL};
+    const char *rb = str_at(o, "actions/reboot/forms/0/security");
+    char p[128];
+    snprintf(p, sizeof(p), "securityDefinitions/%s/allOf", rb);
+    assert_strv(get_path(o, p), all);
+    assert_string_equal(str_at(o, "securityDefinitions/cert_sc/scheme"), "wotgw:cert");
+    assert_string_equal(str_at(o, "securityDefinitions/apikey_sc/name"), "X-Key");
+    assert_string_equal(str_at(o, "securityDefinitions/apikey_sc/in"), "header");
+    assert_string_equal(str_at(o, "securityDefinitions/oauth2_dev_sc/flow"), "device");
+    assert_string_equal(str_at(o, "securityDefinitions/oauth2_dev_sc/token"),
+                        "https://dev.example/token");
+    assert_string_equal(str_at(o, "securityDefinitions/oauth2_dev_sc/authorization"),
+                        "https://dev.example/device");
+    assert_security_consistent(o);
+
+    /* forms per op, with methods, routes and scopes */
+    json_t *fm = form_for(o, "properties/on", "readproperty");
+    assert_non_null(fm);
+    assert_string_equal(json_string_value(json_object_get(fm, "href")), GW "/properties/on");
+    assert_string_equal(json_string_value(json_object_get(fm, "htv:methodName")), "GET");
+    assert_string_equal(json_string_value(json_object_get(fm, "contentType")), "application/json");
+    assert_null(json_object_get(fm, "security")); /* the top-level one applies */
+    static const char *const rd[] = {"lamp:read", NULL};
+    static const char *const wr[] = {"lamp:write", NULL};
+    assert_strv(json_object_get(fm, "scopes"), rd);
+    fm = form_for(o, "properties/on", "writeproperty");
+    assert_non_null(fm);
+    assert_string_equal(json_string_value(json_object_get(fm, "htv:methodName")), "PUT");
+    assert_strv(json_object_get(fm, "scopes"), wr);
+    fm = form_for(o, "properties/on", "observeproperty");
+    assert_non_null(fm);
+    assert_string_equal(json_string_value(json_object_get(fm, "href")),
+                        GW "/properties/on/observe");
+    assert_string_equal(json_string_value(json_object_get(fm, "subprotocol")), "sse");
+    assert_int_equal(json_array_size(get_path(o, "properties/on/forms")), 3);
+
+    fm = form_for(o, "properties/brightness", "readproperty");
+    assert_string_equal(json_string_value(json_object_get(fm, "security")), "nosec_sc");
+    assert_null(json_object_get(fm, "scopes"));
+    assert_int_equal(json_array_size(get_path(o, "properties/brightness/forms")), 1);
+
+    fm = form_for(o, "properties/colour temp", "writeproperty");
+    assert_string_equal(json_string_value(json_object_get(fm, "href")),
+                        GW "/properties/colour%20temp");
+    assert_string_equal(json_string_value(json_object_get(fm, "contentType")), "application/cbor");
+    fm = form_for(o, "properties/temp.celsius", "readproperty");
+    assert_string_equal(json_string_value(json_object_get(fm, "href")),
+                        GW "/properties/temp.celsius");
+
+    fm = form_for(o, "actions/toggle", "invokeaction");
+    assert_string_equal(json_string_value(json_object_get(fm, "href")), GW "/actions/toggle");
+    assert_string_equal(json_string_value(json_object_get(fm, "htv:methodName")), "POST");
+    static const char *const sw[] = {"lamp:switch", NULL};
+    assert_strv(json_object_get(fm, "scopes"), sw);
+
+    /* reboot: own combo, no token so no scopes; queryaction has no route */
+    fm = form_for(o, "actions/reboot", "invokeaction");
+    assert_null(json_object_get(fm, "scopes"));
+    assert_string_equal(json_string_value(json_object_get(fm, "contentType")), "text/plain");
+    assert_int_equal(json_array_size(get_path(o, "actions/reboot/forms")), 1);
+    assert_string_equal(str_at(o, "actions/reboot/input/type"), "string");
+
+    fm = form_for(o, "events/overheated", "subscribeevent");
+    assert_string_equal(json_string_value(json_object_get(fm, "href")), GW "/events/overheated");
+    assert_string_equal(json_string_value(json_object_get(fm, "subprotocol")), "sse");
+    assert_string_equal(json_string_value(json_object_get(fm, "security")), "oauth2_dev_sc");
+    static const char *const sub[] = {"lamp:subscribe", NULL};
+    assert_strv(json_object_get(fm, "scopes"), sub);
+
+    /* thing-level form */
+    assert_string_equal(str_at(o, "forms/0/op"), "readallproperties");
+    assert_string_equal(str_at(o, "forms/0/href"), GW "/properties");
+    assert_int_equal(json_array_size(json_object_get(o, "forms")), 1);
+    maybe_write(&f, "policy-lamp");
+    fx_free(&f);
+}
+
+static void test_omitted_affordances(void **state)
+{
+    struct fx f;
+    fx_load(&f, LAMP_TD,
+            "security.on.writeproperty = basic\nallow = *\n"
+            "security.toggle = apikey\nsecurity.secret = apikey\n");
+    json_t *o = f.out;
+    /* most common expression on top */
+    assert_string_equal(str_at(o, "security"), "apikey_sc");
+    assert_int_equal(json_object_size(json_object_get(o, "properties")), 2);
+    assert_int_equal(json_array_size(get_path(o, "properties/on/forms")), 1);
+    assert_string_equal(str_at(o, "properties/on/forms/0/op"), "writeproperty");
+    assert_string_equal(str_at(o, "properties/on/forms/0/security"), "basic_sc");
+    assert_null(get_path(o, "properties/secret/forms/0/security"));
+    assert_null(get_path(o, "properties/brightness"));
+    assert_null(get_path(o, "actions/reboot"));
+    assert_non_null(get_path(o, "actions/toggle"));
+    assert_null(json_object_get(o, "events"));
+    assert_null(json_object_get(o, "forms"));
+    assert_null(get_path(o, "securityDefinitions/nosec_sc"));
+    assert_int_equal(json_object_size(json_object_get(o, "securityDefinitions")), 2);
+    assert_security_consistent(o);
+    maybe_write(&f, "policy-lamp-partial");
+    fx_free(&f);
+}
+
+static void test_nothing_exposed(void **state)
+{
+    struct fx f;
+    /* the only exposed operation has no north route */
+    int r = fx_load_named(&f, "lamp", LAMP_TD,
+                          "security.reboot.queryaction = basic\n"
+                          "allow = *\n");
+    assert_int_equal(r, 0);
+    assert_int_equal(f.rc, -EINVAL);
+    assert_null(f.out);
+    assert_true(diag_contains(&f.d, "nothing exposed"));
+    fx_free(&f);
+}
+
+static void test_thermo_context_and_id(void **state)
+{
+    struct fx f;
+    fx_load(&f, THERMO_TD, "security = bearer\n");
+    json_t *o = f.out;
+    /* a TD 1.0 context becomes [1.0, 1.1, ours] */
+    assert_int_equal(json_array_size(json_object_get(o, "@context")), 3);
+    assert_string_equal(str_at(o, "@context/0"), "https://www.w3.org/2019/wot/td/v1");
+    assert_string_equal(str_at(o, "@context/1"), "https://www.w3.org/2022/wot/td/v1.1");
+    assert_string_equal(str_at(o, "@context/2/wotgw"), WOTGW_CONTEXT_IRI);
+    /* the id was the device URL */
+    assert_string_equal(str_at(o, "id"), "urn:wotgw:thing:lamp");
+    assert_null(strstr(f.dump, "192.168.77.6"));
+    /* bearer without issuer, two issuers: no authorization URL, alg of both */
+    assert_string_equal(str_at(o, "security"), "bearer_sc");
+    assert_null(get_path(o, "securityDefinitions/bearer_sc/authorization"));
+    assert_string_equal(str_at(o, "securityDefinitions/bearer_sc/alg"), "ES256");
+    assert_security_consistent(o);
+    maybe_write(&f, "policy-thermo");
+    fx_free(&f);
+}
+
+static void test_loose_td_sanitized(void **state)
+{
+    struct fx f;
+    fx_load(&f, LOOSE_TD, "security = basic\nallow = *\n");
+    json_t *o = f.out;
+    assert_true(diag_contains(&f.d, "not TD 1.1 syntax left out"));
+    /* context: 1.0 then 1.1, the old URI and non-string objects dropped,
+     * a device "wotgw" prefix never overrides ours */
+    json_t *ctx = json_object_get(o, "@context");
+    assert_int_equal(json_array_size(ctx), 4);
+    assert_string_equal(str_at(o, "@context/0"), "https://www.w3.org/2019/wot/td/v1");
+    assert_string_equal(str_at(o, "@context/1"), "https://www.w3.org/2022/wot/td/v1.1");
+    assert_string_equal(str_at(o, "@context/2/ex"), "https://example.org/ns#");
+    assert_null(get_path(o, "@context/2/wotgw"));
+    assert_string_equal(str_at(o, "@context/3/wotgw"), WOTGW_CONTEXT_IRI);
+    assert_null(strstr(f.dump, "evil.example"));
+    assert_null(strstr(f.dump, "10.1.2.3"));
+    /* thing-level terms */
+    assert_string_equal(str_at(o, "id"), "urn:wotgw:thing:lamp");
+    assert_null(json_object_get(o, "@type"));
+    assert_null(json_object_get(o, "created"));
+    assert_null(json_object_get(o, "version"));
+    assert_null(get_path(o, "schemaDefinitions/bad"));
+    assert_non_null(get_path(o, "schemaDefinitions/good"));
+    assert_null(get_path(o, "schemaDefinitions/good/minimum"));
+    /* data schemas */
+    assert_null(get_path(o, "properties/p/type"));
+    assert_null(get_path(o, "properties/p/enum"));
+    assert_int_equal(json_integer_value(get_path(o, "properties/p/minimum")), 0);
+    assert_null(get_path(o, "properties/p/properties/name"));
+    assert_string_equal(str_at(o, "properties/p/properties/ok/type"), "string");
+    assert_null(get_path(o, "properties/p/properties/ok/enum"));
+    assert_int_equal(json_array_size(get_path(o, "properties/p/items")), 1);
+    assert_string_equal(str_at(o, "properties/p/ex:note"), "kept");
+    assert_null(get_path(o, "actions/a/input"));
+    assert_null(get_path(o, "actions/a/safe"));
+    assert_true(json_is_true(get_path(o, "actions/a/idempotent")));
+    assert_string_equal(str_at(o, "events/e/data/type"), "number");
+    assert_null(get_path(o, "events/e/data/multipleOf"));
+    assert_security_consistent(o);
+    maybe_write(&f, "policy-loose");
+    fx_free(&f);
+}
+
+/* ---- every TD in tests/data/tds ------------------------------------------------- */
+
+static bool simple_name(const char *s)
+{
+    if (!*s || strlen(s) > 40)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+/* Device authorities (host[:port]) of base and every form. */
+static void assert_no_device_address(const struct td *td, const char *dump, const char *file)
+{
+    const char *uris[512];
+    size_t n = 0;
+    if (td->base)
+        uris[n++] = td->base;
+    for (size_t i = 0; i < td->n_forms && n < ARRAY_SIZE(uris); i++)
+        uris[n++] = td->forms[i].href;
+    for (size_t i = 0; i < td->n_affs; i++)
+        for (size_t k = 0; k < td->affs[i].n_forms && n < ARRAY_SIZE(uris); k++)
+            uris[n++] = td->affs[i].forms[k].href;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = strstr(uris[i], "://");
+        if (!p)
+            continue;
+        p += 3;
+        size_t l = strcspn(p, "/?#");
+        const char *at = memchr(p, '@', l);
+        if (at) {
+            l -= (size_t)(at + 1 - p);
+            p = at + 1;
+        }
+        char auth[300];
+        snprintf(auth, sizeof(auth), "//%.*s", (int)(l > 250 ? 250 : l), p);
+        if (l && strstr(dump, auth))
+            fail_msg("%s: device authority %s in the exposed TD", file, auth);
+    }
+}
+
+static void test_all_tds(void **state)
+{
+    const char *outdir = getenv("WOTGW_EXPOSED_OUT");
+    DIR *dir = opendir("tests/data/tds");
+    assert_non_null(dir);
+    struct dirent *de;
+    size_t loaded = 0, exposed = 0;
+    while ((de = readdir(dir))) {
+        const char *n = de->d_name;
+        size_t l = strlen(n);
+        if (n[0] == '.' ||
+            !(l > 5 && (!strcmp(n + l - 5, ".json") || (l > 7 && !strcmp(n + l - 7, ".jsonld")))))
+            continue;
+        char path[512], name[65];
+        snprintf(path, sizeof(path), "tests/data/tds/%s", n);
+        /* thing name: the file name up to 64 chars of [A-Za-z0-9._~-] */
+        size_t k = 0;
+        for (const char *p = n; *p && k < 64 && strncmp(p, ".json", 5); p++)
+            name[k++] = ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                         (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')
+                                ? *p
+                                : '_';
+        name[k] = '\0';
+
+        /* first a probe to learn whether the TD loads and its affordances */
+        struct diags pd = {0};
+        struct td *probe = NULL;
+        const struct td_limits lim = {.max_size = 1u << 20, .max_depth = 32};
+        if (td_load_file(path, &lim, &probe, &pd) < 0) {
+            diag_free(&pd);
+            continue;
+        }
+        diag_free(&pd);
+        loaded++;
+        char body[512] = "security = basic | bearer\nallow = *\n";
+        for (size_t i = 0; i < probe->n_affs; i++)
+            if (simple_name(probe->affs[i].name) && td_ops(probe, &probe->affs[i])) {
+                snprintf(body + strlen(body), sizeof(body) - strlen(body),
+                         "scopes.%s = %s:custom\n", probe->affs[i].name, name);
+                break;
+            }
+        td_free(probe);
+
+        struct fx f;
+        int r = fx_load_named(&f, name, path, body);
+        if (r < 0) {
+            diag_print(&f.d, stderr);
+            fail_msg("%s: policy refused", n);
+        }
+        if (f.rc == -EINVAL) {
+            if (getenv("WOTGW_TEST_VERBOSE"))
+                diag_print(&f.d, stderr);
+            /* no operation with a north route (e.g. only thing-level bulk ops) */
+            assert_true(diag_contains(&f.d, "nothing exposed"));
+            fx_free(&f);
+            continue;
+        }
+        assert_int_equal(f.rc, 0);
+        exposed++;
+        assert_non_null(json_object_get(f.out, "title"));
+        assert_non_null(json_object_get(f.out, "@context"));
+        assert_security_consistent(f.out);
+        assert_null(json_object_get(f.out, "base"));
+        assert_null(json_object_get(f.out, "links"));
+        assert_no_device_address(f.td, f.dump, n);
+        if (outdir) {
+            char op[1024];
+            snprintf(op, sizeof(op), "%s/%s.td.json", outdir, name);
+            assert_int_equal(json_dump_file(f.out, op, JSON_INDENT(2)), 0);
+        }
+        fx_free(&f);
+    }
+    closedir(dir);
+    print_message("%zu TDs loaded, %zu exposed\n", loaded, exposed);
+    assert_true(loaded >= 10);
+    /* TDs whose every form is https/coaps/mqtts cannot be routed (td.c) */
+    assert_true(exposed >= 8);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_path_segment),
+            cmocka_unit_test(test_lamp),
+            cmocka_unit_test(test_omitted_affordances),
+            cmocka_unit_test(test_nothing_exposed),
+            cmocka_unit_test(test_thermo_context_and_id),
+            cmocka_unit_test(test_loose_td_sanitized),
+            cmocka_unit_test(test_all_tds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
