@@ -25,8 +25,7 @@ static void log_diags(const struct diags *d)
         const struct diag *g = &d->v[i];
         int prio = g->warning ? LOG_WARNING : LOG_ERR;
         if (g->line)
-            log_msg(prio, "%s:%u: %s%s", g->file, g->line, g->warning ? "warning: " : "",
-                    g->msg);
+            log_msg(prio, "%s:%u: %s%s", g->file, g->line, g->warning ? "warning: " : "", g->msg);
         else
             log_msg(prio, "%s: %s%s", g->file, g->warning ? "warning: " : "", g->msg);
     }

@@ -106,8 +106,8 @@ void log_interaction(int prio, const struct log_interaction *li)
     snprintf(msg, sizeof(msg), "%s %s %s%s%s by %s%s%s", li->decision ? li->decision : "-",
              li->op ? li->op : "-", li->thing ? li->thing : "-", li->affordance ? "/" : "",
              li->affordance ? li->affordance : "",
-             li->principal && *li->principal ? li->principal : "anonymous",
-             li->reason ? ": " : "", li->reason ? li->reason : "");
+             li->principal && *li->principal ? li->principal : "anonymous", li->reason ? ": " : "",
+             li->reason ? li->reason : "");
 
     if (use_journal) {
         char status[16], dur[32];

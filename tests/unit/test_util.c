@@ -211,10 +211,10 @@ static void test_ops(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_b64url),  cmocka_unit_test(test_b64),
-            cmocka_unit_test(test_hex),     cmocka_unit_test(test_values),
-            cmocka_unit_test(test_split),   cmocka_unit_test(test_files),
-            cmocka_unit_test(test_diags),   cmocka_unit_test(test_secret_eq),
+            cmocka_unit_test(test_b64url), cmocka_unit_test(test_b64),
+            cmocka_unit_test(test_hex),    cmocka_unit_test(test_values),
+            cmocka_unit_test(test_split),  cmocka_unit_test(test_files),
+            cmocka_unit_test(test_diags),  cmocka_unit_test(test_secret_eq),
             cmocka_unit_test(test_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
