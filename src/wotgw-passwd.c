@@ -1,0 +1,1216 @@
+/* wotgw-passwd.c - the installers' companion command: edits the users
+ * file and the API keys file that wotgw reads; see wotgw-passwd(8).
+ *
+ * Both files are line oriented: NAME:SECRET[:GROUP,GROUP...] (formats in
+ * auth/users.h and auth/apikeys.h). An edit takes FILE.lock (flock), reads
+ * the file, changes only the lines it must, and writes the whole file back
+ * atomically (temp file, fsync, rename) with mode 0640, keeping owner and
+ * group. Comments, blank lines, order and lines it cannot parse are kept
+ * byte for byte; the last are reported as warnings.
+ *
+ * Exit status: 0 success, 1 usage or input error, 2 I/O error.
+ *
+ * Each file kind is one entry in the stores[] table and each command one
+ * entry in commands[]; pre-shared keys (CoAP/DTLS PSK) and OSCORE security
+ * contexts are meant to become further stores with their own commands.
+ *
+ * Cleanup style: goto to one exit.
+ */
+#define _GNU_SOURCE
+#include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "util.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+enum {
+    EXIT_OK = 0,
+    EXIT_INPUT = 1, /* usage or input error */
+    EXIT_IO = 2,    /* a file could not be read, locked or written */
+};
+
+#define FILE_MAX_SIZE   (16u << 20) /* refuse larger credential files */
+#define NAME_MAX_LEN    64
+#define GROUP_MAX_LEN   64
+#define GROUPS_MAX      32
+#define HASH_MAX_LEN    512
+#define PASS_MIN_LEN    8
+#define PASS_MAX_LEN    1024
+#define BCRYPT_MAX_LEN  72 /* bcrypt ignores everything after 72 bytes */
+#define BCRYPT_COST     12 /* libxcrypt's default for $2b$ is only 5 */
+#define LOCK_TIMEOUT_MS 30000
+#define APIKEY_BYTES    32 /* 256 bits */
+#define APIKEY_PREFIX   "wgk_"
+#define FILE_MODE       0640
+
+static const char *prog = "wotgw-passwd";
+static bool quiet;
+
+/* ---- messages ------------------------------------------------------------ */
+
+static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void msg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void info(const char *fmt, ...)
+{
+    if (quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- names, groups, secrets ---------------------------------------------- */
+
+static bool name_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '@' || c == '-';
+}
+
+/* NAME and GROUP: [A-Za-z0-9._@-]{1,64} (auth/users.h). */
+static bool word_ok(const char *s, size_t len, size_t max)
+{
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!name_char(s[i]))
+            return false;
+    return true;
+}
+
+/* A stored group list: GROUP[,GROUP...] (or empty), at most GROUPS_MAX. */
+static bool groups_field_ok(const char *s, size_t len)
+{
+    size_t count = 0, start = 0;
+    if (len == 0)
+        return true;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || s[i] == ',') {
+            if (!word_ok(s + start, i - start, GROUP_MAX_LEN) || ++count > GROUPS_MAX)
+                return false;
+            start = i + 1;
+        }
+    }
+    return true;
+}
+
+/* Normalises a -g argument ("a,b c" -> "a,b c" split on commas and blanks,
+ * duplicates dropped) into "a,b,c". "" clears the groups. */
+static int groups_normalize(const char *arg, char **out)
+{
+    char **v = NULL, *res = NULL;
+    size_t n = 0, used = 0;
+    int r = util_split_words(arg, &v, &n);
+    if (r < 0)
+        goto out;
+    if (n > GROUPS_MAX) {
+        msg("too many groups (at most %d)", GROUPS_MAX);
+        r = -EINVAL;
+        goto out;
+    }
+    res = calloc(1, n * (GROUP_MAX_LEN + 1) + 1);
+    if (!res) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(v[i]);
+        if (!word_ok(v[i], len, GROUP_MAX_LEN)) {
+            msg("invalid group name (allowed: 1 to %d of A-Z a-z 0-9 . _ @ -)", GROUP_MAX_LEN);
+            r = -EINVAL;
+            goto out;
+        }
+        bool dup = false;
+        for (size_t j = 0; j < i; j++)
+            dup = dup || !strcmp(v[i], v[j]);
+        if (dup)
+            continue;
+        if (used)
+            res[used++] = ',';
+        memcpy(res + used, v[i], len);
+        used += len;
+    }
+    res[used] = '\0';
+    *out = res;
+    res = NULL;
+out:
+    free(res);
+    util_strv_free(v);
+    return r;
+}
+
+static bool crypt_char(char c)
+{
+    return name_char(c) || c == '/' || c == '$';
+}
+
+/* Hash methods wotgw accepts (auth/users.h). */
+static bool hash_method_known(const char *s, size_t len)
+{
+    static const char *const prefixes[] = {"$y$", "$2b$", "$7$", "$gy$"};
+    for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++) {
+        size_t pl = strlen(prefixes[i]);
+        if (len > pl && !strncmp(s, prefixes[i], pl))
+            return true;
+    }
+    return false;
+}
+
+/* users: "!" or a crypt(5) string. */
+static bool users_secret_ok(const char *s, size_t len)
+{
+    if (len == 1 && s[0] == '!')
+        return true;
+    if (len < 2 || len > HASH_MAX_LEN || s[0] != '$')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!crypt_char(s[i]))
+            return false;
+    return true;
+}
+
+/* apikeys: 64 hex digits. */
+static bool apikeys_secret_ok(const char *s, size_t len)
+{
+    if (len != 64)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    return true;
+}
+
+/* ---- stores: one kind of credential file --------------------------------- */
+
+enum store_kind {
+    STORE_USERS,
+    STORE_APIKEYS,
+    /* Planned: STORE_PSK (CoAP/DTLS pre-shared keys, the key itself must be
+     * stored, so a file only root and wotgw read) and STORE_OSCORE (OSCORE
+     * security contexts: master secret, salt, sender/recipient ids). */
+};
+
+struct store {
+    const char *what;   /* for messages: "user", "API key" */
+    const char *plural; /* file name under SYSCONFDIR/wotgw */
+    bool (*secret_ok)(const char *s, size_t len);
+};
+
+static const struct store stores[] = {
+        [STORE_USERS] = {"user", "users", users_secret_ok},
+        [STORE_APIKEYS] = {"API key", "apikeys", apikeys_secret_ok},
+};
+
+/* One parsed entry: spans into the line's text. */
+struct entry {
+    const char *name, *secret, *groups;
+    size_t name_len, secret_len, groups_len;
+    bool has_groups;
+};
+
+/* NAME:SECRET[:GROUPS]. False for anything else (not for comments: the
+ * caller skips those first). */
+static bool entry_parse(const struct store *st, const char *text, struct entry *e)
+{
+    const char *c1 = strchr(text, ':');
+    if (!c1)
+        return false;
+    const char *c2 = strchr(c1 + 1, ':');
+    *e = (struct entry){.name = text, .name_len = (size_t)(c1 - text), .secret = c1 + 1};
+    if (c2) {
+        e->secret_len = (size_t)(c2 - c1 - 1);
+        e->groups = c2 + 1;
+        e->groups_len = strlen(c2 + 1);
+        e->has_groups = true;
+    } else {
+        e->secret_len = strlen(c1 + 1);
+        e->groups = "";
+    }
+    return word_ok(e->name, e->name_len, NAME_MAX_LEN) && st->secret_ok(e->secret, e->secret_len) &&
+           groups_field_ok(e->groups, e->groups_len);
+}
+
+static bool line_is_blank_or_comment(const char *text)
+{
+    if (text[0] == '#')
+        return true;
+    return text[strspn(text, " \t")] == '\0';
+}
+
+/* ---- the file in memory -------------------------------------------------- */
+
+struct cfile {
+    const struct store *st;
+    char *path;   /* as used for reading and writing (symlinks resolved) */
+    char **lines; /* without the newline */
+    size_t n, cap;
+    bool exists;
+    struct stat stat; /* valid when exists */
+};
+
+static void cfile_free(struct cfile *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->lines[i]);
+    free(f->lines);
+    free(f->path);
+    *f = (struct cfile){0};
+}
+
+static int cfile_push(struct cfile *f, char *line)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 64;
+        char **v = reallocarray(f->lines, cap, sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        f->lines = v;
+        f->cap = cap;
+    }
+    f->lines[f->n++] = line;
+    return 0;
+}
+
+static bool entry_is(const struct cfile *f, size_t i, const char *name, struct entry *e)
+{
+    const char *t = f->lines[i];
+    if (line_is_blank_or_comment(t) || !entry_parse(f->st, t, e))
+        return false;
+    return e->name_len == strlen(name) && !memcmp(e->name, name, e->name_len);
+}
+
+/* Index of the first entry called name, or -1. */
+static ssize_t cfile_find(const struct cfile *f, const char *name, struct entry *e)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (entry_is(f, i, name, e))
+            return (ssize_t)i;
+    return -1;
+}
+
+struct name_at {
+    const char *name;
+    size_t len, line;
+};
+
+static int name_at_cmp(const void *a, const void *b)
+{
+    const struct name_at *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->name, y->name, n);
+    if (c)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* Warns (FILE:LINE, never the line itself: it may hold a hash) about lines
+ * that will be kept unparsed, user hashes of a method wotgw refuses, and
+ * names that appear more than once (sorted, so a big file stays fast). */
+static int cfile_report(const struct cfile *f)
+{
+    struct name_at *v = calloc(f->n ? f->n : 1, sizeof(*v));
+    size_t n = 0;
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < f->n; i++) {
+        struct entry e;
+        if (line_is_blank_or_comment(f->lines[i]))
+            continue;
+        if (!entry_parse(f->st, f->lines[i], &e)) {
+            fprintf(stderr, "%s:%zu: warning: not a valid %s line; kept unchanged\n", f->path,
+                    i + 1, f->st->what);
+            continue;
+        }
+        if (f->st == &stores[STORE_USERS] && !(e.secret_len == 1 && e.secret[0] == '!') &&
+            !hash_method_known(e.secret, e.secret_len))
+            fprintf(stderr,
+                    "%s:%zu: warning: %.*s: hash method not accepted by wotgw; set a new "
+                    "password\n",
+                    f->path, i + 1, (int)e.name_len, e.name);
+        v[n++] = (struct name_at){e.name, e.name_len, i + 1};
+    }
+    qsort(v, n, sizeof(*v), name_at_cmp);
+    for (size_t i = 1, first = 0; i < n; i++) {
+        if (v[i].len == v[first].len && !memcmp(v[i].name, v[first].name, v[i].len))
+            fprintf(stderr, "%s:%zu: warning: %s '%.*s' also on line %zu\n", f->path, v[i].line,
+                    f->st->what, (int)v[i].len, v[i].name, v[first].line);
+        else
+            first = i;
+    }
+    free(v);
+    return 0;
+}
+
+/* Reads path into f. A missing file is an empty one. With warn, reports
+ * questionable lines (cfile_report). */
+static int cfile_load(struct cfile *f, const struct store *st, const char *given, bool warn)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int r;
+    *f = (struct cfile){.st = st};
+    f->path = realpath(given, NULL);
+    if (!f->path) {
+        if (errno != ENOENT) {
+            r = -errno;
+            msg("%s: %s", given, strerror(-r));
+            goto out;
+        }
+        f->path = strdup(given);
+        if (!f->path) {
+            r = -ENOMEM;
+            goto out;
+        }
+    }
+    r = util_read_file(f->path, FILE_MAX_SIZE, &buf, &len);
+    if (r == -ENOENT) {
+        r = 0;
+        goto out;
+    }
+    if (r < 0) {
+        msg("%s: cannot read: %s", f->path, r == -EFBIG ? "larger than 16 MiB" : strerror(-r));
+        goto out;
+    }
+    if (memchr(buf, '\0', len)) {
+        msg("%s: holds a NUL byte; not a %s file", f->path, st->plural);
+        r = -EBADMSG;
+        goto out;
+    }
+    if (stat(f->path, &f->stat) < 0) {
+        r = -errno;
+        msg("%s: %s", f->path, strerror(-r));
+        goto out;
+    }
+    f->exists = true;
+    for (char *p = buf; p < buf + len;) {
+        char *nl = memchr(p, '\n', (size_t)(buf + len - p));
+        size_t l = nl ? (size_t)(nl - p) : (size_t)(buf + len - p);
+        char *line = strndup(p, l);
+        if (!line || cfile_push(f, line) < 0) {
+            free(line);
+            r = -ENOMEM;
+            goto out;
+        }
+        p += l + (nl ? 1 : 0);
+    }
+    if (warn)
+        r = cfile_report(f);
+out:
+    free(buf);
+    return r;
+}
+
+/* Writes data to path atomically, mode FILE_MODE, owner and group those of
+ * the file it replaces (a new file gets the group of its directory).
+ * util_write_file_atomic() has no way to set the owner before the rename,
+ * and a moment with the wrong group would let a reload of wotgw fail. */
+static int write_atomic(const struct cfile *f, const char *data, size_t len)
+{
+    int r = 0, fd = -1, dfd = -1;
+    char *tmp = NULL, *dir = util_dirname(f->path);
+    struct stat dst;
+    if (!dir || asprintf(&tmp, "%s.tmpXXXXXX", f->path) < 0) {
+        tmp = NULL;
+        r = -ENOMEM;
+        goto out;
+    }
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        r = -errno;
+        free(tmp);
+        tmp = NULL;
+        goto out;
+    }
+    if (fchmod(fd, FILE_MODE) < 0) {
+        r = -errno;
+        goto out;
+    }
+    if (f->exists) {
+        if (fchown(fd, f->stat.st_uid, f->stat.st_gid) < 0)
+            msg("warning: %s: cannot keep owner and group (%s); check that wotgw can still "
+                "read it",
+                f->path, strerror(errno));
+    } else if (stat(dir, &dst) == 0) {
+        (void)!fchown(fd, (uid_t)-1, dst.st_gid); /* best effort */
+    }
+    for (const char *p = data; len;) {
+        ssize_t k = write(fd, p, len);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            r = -errno;
+            goto out;
+        }
+        p += k;
+        len -= (size_t)k;
+    }
+    if (fsync(fd) < 0) {
+        r = -errno;
+        goto out;
+    }
+    r = close(fd) < 0 ? -errno : 0;
+    fd = -1;
+    if (r < 0)
+        goto out;
+    if (rename(tmp, f->path) < 0) {
+        r = -errno;
+        goto out;
+    }
+    free(tmp);
+    tmp = NULL;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp) {
+        unlink(tmp);
+        free(tmp);
+    }
+    free(dir);
+    return r;
+}
+
+static int cfile_save(const struct cfile *f)
+{
+    size_t total = 0, o = 0;
+    for (size_t i = 0; i < f->n; i++)
+        total += strlen(f->lines[i]) + 1;
+    char *buf = malloc(total + 1);
+    if (!buf)
+        return -ENOMEM;
+    for (size_t i = 0; i < f->n; i++) {
+        size_t l = strlen(f->lines[i]);
+        memcpy(buf + o, f->lines[i], l);
+        o += l;
+        buf[o++] = '\n';
+    }
+    int r = write_atomic(f, buf, o);
+    free(buf);
+    if (r < 0)
+        msg("%s: cannot write: %s", f->path, strerror(-r));
+    return r;
+}
+
+/* ---- locking ------------------------------------------------------------- */
+
+/* Takes an exclusive flock on PATH.lock, waiting up to LOCK_TIMEOUT_MS.
+ * Returns the fd (closing it releases the lock) or a negative errno. */
+static int lock_file(const char *path)
+{
+    char *lp = NULL;
+    int fd = -1, r;
+    if (asprintf(&lp, "%s.lock", path) < 0)
+        return -ENOMEM;
+    fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        r = -errno;
+        msg("%s: cannot open lock file: %s", lp, strerror(-r));
+        goto out;
+    }
+    for (int waited = 0;; waited += 50) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            r = fd;
+            fd = -1;
+            goto out;
+        }
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            r = -errno;
+            msg("%s: cannot lock: %s", lp, strerror(-r));
+            goto out;
+        }
+        if (waited >= LOCK_TIMEOUT_MS) {
+            r = -ETIMEDOUT;
+            msg("%s: still locked by another wotgw-passwd after %d s", lp, LOCK_TIMEOUT_MS / 1000);
+            goto out;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    free(lp);
+    return r;
+}
+
+/* ---- passwords ----------------------------------------------------------- */
+
+struct secret {
+    char buf[PASS_MAX_LEN + 2];
+    size_t len;
+};
+
+static int tty_fd = -1;
+static struct termios tty_saved;
+static volatile sig_atomic_t tty_echo_off;
+
+static void tty_restore_on_signal(int sig)
+{
+    if (tty_echo_off)
+        tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Reads one line from fd into s (without the line end; a trailing CR is
+ * dropped too). -E2BIG for a line over PASS_MAX_LEN bytes, -ENODATA for
+ * end of file before anything was read. */
+static int read_secret_line(int fd, struct secret *s)
+{
+    size_t n = 0;
+    bool any = false, big = false;
+    for (;;) {
+        char c;
+        ssize_t k = read(fd, &c, 1);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -errno;
+        if (k == 0) {
+            if (!any)
+                return -ENODATA;
+            break;
+        }
+        any = true;
+        if (c == '\n')
+            break;
+        if (n < PASS_MAX_LEN + 1)
+            s->buf[n++] = c;
+        else
+            big = true;
+        c = 0;
+    }
+    if (n > 0 && s->buf[n - 1] == '\r')
+        n--;
+    if (big || n > PASS_MAX_LEN) {
+        OPENSSL_cleanse(s->buf, sizeof(s->buf));
+        return -E2BIG;
+    }
+    s->buf[n] = '\0';
+    s->len = n;
+    return 0;
+}
+
+static int tty_prompt(int fd, const char *prompt, struct secret *s)
+{
+    struct termios t;
+    int r;
+    if (tcgetattr(fd, &tty_saved) < 0)
+        return -errno;
+    t = tty_saved;
+    t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
+    t.c_lflag |= ICANON;
+    tty_fd = fd;
+    tty_echo_off = 1;
+    if (tcsetattr(fd, TCSAFLUSH, &t) < 0) {
+        tty_echo_off = 0;
+        return -errno;
+    }
+    (void)!write(fd, prompt, strlen(prompt));
+    r = read_secret_line(fd, s);
+    tcsetattr(fd, TCSAFLUSH, &tty_saved);
+    tty_echo_off = 0;
+    (void)!write(fd, "\n", 1);
+    return r;
+}
+
+/* The password twice on /dev/tty with echo off, or one line of stdin. */
+static int read_password(bool from_stdin, struct secret *pw, struct secret *again)
+{
+    int r, fd = -1;
+    struct sigaction sa = {.sa_handler = tty_restore_on_signal}, old[4];
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    if (from_stdin) {
+        r = read_secret_line(STDIN_FILENO, pw);
+        if (r == -ENODATA)
+            msg("no password on standard input");
+        goto out;
+    }
+    fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        msg("no terminal to ask for the password on; use --stdin");
+        r = -ENOTTY;
+        goto out;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+        sigaction(sigs[i], &sa, &old[i]);
+    r = tty_prompt(fd, "Password: ", pw);
+    if (r == 0)
+        r = tty_prompt(fd, "Password again: ", again);
+    for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+        sigaction(sigs[i], &old[i], NULL);
+    if (r == -ENODATA)
+        msg("no password given");
+    else if (r == 0 && !util_secret_eq(pw->buf, pw->len, again->buf, again->len)) {
+        msg("the passwords do not match");
+        r = -EINVAL;
+    }
+out:
+    if (r == -E2BIG)
+        msg("password longer than %d bytes", PASS_MAX_LEN);
+    else if (r < 0 && r != -ENODATA && r != -ENOTTY && r != -EINVAL)
+        msg("cannot read the password: %s", strerror(-r));
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+enum method { METHOD_YESCRYPT, METHOD_BCRYPT };
+
+static int check_password(const struct secret *pw, const char *name, enum method m,
+                          bool allow_short)
+{
+    if (pw->len == 0) {
+        msg("empty password refused (use --no-password for a user without one)");
+        return -EINVAL;
+    }
+    if (memchr(pw->buf, '\0', pw->len)) {
+        msg("password contains a NUL byte");
+        return -EINVAL;
+    }
+    if (m == METHOD_BCRYPT && pw->len > BCRYPT_MAX_LEN) {
+        msg("bcrypt uses only the first %d bytes of a password; use yescrypt", BCRYPT_MAX_LEN);
+        return -EINVAL;
+    }
+    if (!allow_short && pw->len < PASS_MIN_LEN) {
+        msg("password shorter than %d characters refused (--allow-short accepts it)", PASS_MIN_LEN);
+        return -EINVAL;
+    }
+    if (!allow_short && pw->len == strlen(name) && !strncasecmp(pw->buf, name, pw->len)) {
+        msg("password equal to the user name refused (--allow-short accepts it)");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* crypt(5) hash with a fresh random salt from the kernel. */
+static int hash_password(const struct secret *pw, enum method m, char **out)
+{
+    struct crypt_data *cd = NULL;
+    char *salt = NULL;
+    int r = 0;
+    errno = 0;
+    salt = m == METHOD_BCRYPT ? crypt_gensalt_ra("$2b$", BCRYPT_COST, NULL, 0)
+                              : crypt_gensalt_ra("$y$", 0, NULL, 0);
+    if (!salt) {
+        r = errno ? -errno : -EIO;
+        msg("cannot make a salt: %s", strerror(-r));
+        goto out;
+    }
+    cd = calloc(1, sizeof(*cd));
+    if (!cd) {
+        r = -ENOMEM;
+        goto out;
+    }
+    const char *h = crypt_r(pw->buf, salt, cd);
+    if (!h || h[0] == '*' || !users_secret_ok(h, strlen(h)) || !hash_method_known(h, strlen(h))) {
+        r = -EIO;
+        msg("password hashing failed");
+        goto out;
+    }
+    *out = strdup(h);
+    if (!*out)
+        r = -ENOMEM;
+out:
+    if (cd) {
+        OPENSSL_cleanse(cd, sizeof(*cd));
+        free(cd);
+    }
+    free(salt);
+    return r;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+enum opt_bits {
+    O_GROUPS = 1u << 0,
+    O_STDIN = 1u << 1,
+    O_NOPASS = 1u << 2,
+    O_METHOD = 1u << 3,
+    O_SHORT = 1u << 4,
+};
+
+struct args {
+    const char *file;
+    const char *name;
+    char *groups; /* normalised -g, NULL if not given */
+    unsigned opts;
+    enum method method;
+};
+
+/* Input errors are -EINVAL, -EEXIST (name taken), -ESRCH (no such name),
+ * -E2BIG, -ENODATA (no password), -ENOTTY (no terminal); any other
+ * negative errno is an I/O error. */
+struct command {
+    const char *name;
+    enum store_kind store;
+    bool takes_name;
+    bool writes;
+    unsigned opts;     /* allowed */
+    unsigned required; /* required */
+    const char *synopsis;
+};
+
+static char *make_line(const char *name, const char *secret, size_t secret_len, const char *groups,
+                       size_t groups_len)
+{
+    char *s = NULL;
+    if (groups_len)
+        return asprintf(&s, "%s:%.*s:%.*s", name, (int)secret_len, secret, (int)groups_len,
+                        groups) < 0
+                       ? NULL
+                       : s;
+    return asprintf(&s, "%s:%.*s", name, (int)secret_len, secret) < 0 ? NULL : s;
+}
+
+static int add_entry(struct cfile *f, const char *name, const char *secret, const char *groups)
+{
+    struct entry e;
+    if (cfile_find(f, name, &e) >= 0) {
+        msg("%s '%s' already exists in %s", f->st->what, name, f->path);
+        return -EEXIST;
+    }
+    char *line = make_line(name, secret, strlen(secret), groups ? groups : "",
+                           groups ? strlen(groups) : 0);
+    if (!line || cfile_push(f, line) < 0) {
+        free(line);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Replaces the secret (secret != NULL) and/or the groups (groups != NULL)
+ * of the first entry called name. */
+static int change_entry(struct cfile *f, const char *name, const char *secret, const char *groups)
+{
+    struct entry e;
+    ssize_t i = cfile_find(f, name, &e);
+    if (i < 0) {
+        msg("no %s '%s' in %s", f->st->what, name, f->path);
+        return -ESRCH;
+    }
+    char *line = make_line(name, secret ? secret : e.secret, secret ? strlen(secret) : e.secret_len,
+                           groups ? groups : e.groups, groups ? strlen(groups) : e.groups_len);
+    if (!line)
+        return -ENOMEM;
+    free(f->lines[i]);
+    f->lines[i] = line;
+    return 0;
+}
+
+/* Removes every entry called name. */
+static int delete_entry(struct cfile *f, const char *name)
+{
+    size_t o = 0, removed = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        struct entry e;
+        if (entry_is(f, i, name, &e)) {
+            free(f->lines[i]);
+            removed++;
+        } else {
+            f->lines[o++] = f->lines[i];
+        }
+    }
+    f->n = o;
+    if (!removed) {
+        msg("no %s '%s' in %s", f->st->what, name, f->path);
+        return -ESRCH;
+    }
+    return 0;
+}
+
+static void list_entries(const struct cfile *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        struct entry e;
+        if (line_is_blank_or_comment(f->lines[i]) || !entry_parse(f->st, f->lines[i], &e))
+            continue;
+        printf("%.*s\t%.*s", (int)e.name_len, e.name, (int)(e.groups_len ? e.groups_len : 1),
+               e.groups_len ? e.groups : "-");
+        if (f->st == &stores[STORE_USERS])
+            printf("\t%s", e.secret_len == 1 && e.secret[0] == '!' ? "no-password" : "password");
+        putchar('\n');
+    }
+}
+
+static const struct command commands[] = {
+        {"useradd", STORE_USERS, true, true, O_GROUPS | O_STDIN | O_NOPASS | O_METHOD | O_SHORT, 0,
+         "useradd NAME [-g GROUPS] [--stdin | --no-password] [-m METHOD] [--allow-short]"},
+        {"passwd", STORE_USERS, true, true, O_STDIN | O_METHOD | O_SHORT, 0,
+         "passwd NAME [--stdin] [-m METHOD] [--allow-short]"},
+        {"usermod", STORE_USERS, true, true, O_GROUPS, O_GROUPS, "usermod NAME -g GROUPS"},
+        {"userdel", STORE_USERS, true, true, 0, 0, "userdel NAME"},
+        {"users", STORE_USERS, false, false, 0, 0, "users"},
+        {"apikey-add", STORE_APIKEYS, true, true, O_GROUPS, 0, "apikey-add NAME [-g GROUPS]"},
+        {"apikey-del", STORE_APIKEYS, true, true, 0, 0, "apikey-del NAME"},
+        {"apikeys", STORE_APIKEYS, false, false, 0, 0, "apikeys"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: %s [-f FILE] [-q] COMMAND [ARGS]\n"
+            "Manages the users and API keys files of wotgw(8).\n\nCommands:\n",
+            prog);
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        fprintf(out, "  %s\n", commands[i].synopsis);
+    fprintf(out,
+            "\nOptions:\n"
+            "  -f, --file FILE     file to edit (default %s/wotgw/users or %s/wotgw/apikeys)\n"
+            "  -g, --groups LIST   groups, separated by commas (\"\" for none)\n"
+            "      --stdin         read the password from one line of standard input\n"
+            "      --no-password   a user that cannot log in with a password (hash \"!\")\n"
+            "  -m, --method M      password hash: yescrypt (default) or bcrypt\n"
+            "      --allow-short   accept passwords under %d characters or equal to NAME\n"
+            "  -q, --quiet         no confirmation messages\n"
+            "  -h, --help          this help\n"
+            "      --version       print the version\n\n"
+            "Exit status: 0 success, 1 usage or input error, 2 I/O error.\n"
+            "See wotgw-passwd(8).\n",
+            SYSCONFDIR, SYSCONFDIR, PASS_MIN_LEN);
+}
+
+static int errno_to_exit(int r)
+{
+    switch (r) {
+    case -EINVAL:
+    case -EEXIST:
+    case -ESRCH:
+    case -E2BIG:
+    case -ENODATA:
+    case -ENOTTY: return EXIT_INPUT;
+    default: return EXIT_IO;
+    }
+}
+
+/* Everything that needs the file: lock, load, change, save. secret is the
+ * new hash (users) or hex digest (API keys), NULL when not needed. */
+static int run_locked(const struct command *c, const struct args *a, const char *path,
+                      const char *secret)
+{
+    struct cfile f = {0};
+    int lock = -1, r;
+    if (c->writes) {
+        lock = lock_file(path);
+        if (lock < 0) {
+            r = lock;
+            goto out;
+        }
+    }
+    r = cfile_load(&f, &stores[c->store], path, true);
+    if (r < 0)
+        goto out;
+    if (!strcmp(c->name, "users") || !strcmp(c->name, "apikeys")) {
+        if (!f.exists) {
+            msg("%s: no such file", f.path);
+            r = -EIO;
+            goto out;
+        }
+        list_entries(&f);
+        r = fflush(stdout) == 0 ? 0 : -EIO;
+        goto out;
+    }
+    if (!strcmp(c->name, "useradd") || !strcmp(c->name, "apikey-add"))
+        r = add_entry(&f, a->name, secret, a->groups);
+    else if (!strcmp(c->name, "passwd"))
+        r = change_entry(&f, a->name, secret, NULL);
+    else if (!strcmp(c->name, "usermod"))
+        r = change_entry(&f, a->name, NULL, a->groups);
+    else
+        r = delete_entry(&f, a->name);
+    if (r < 0)
+        goto out;
+    r = cfile_save(&f);
+out:
+    cfile_free(&f);
+    if (lock >= 0)
+        close(lock);
+    return r;
+}
+
+/* Checks before asking for a password, so that a typo is not found only
+ * after typing it twice. The real check happens again under the lock. */
+static int precheck(const struct command *c, const struct args *a, const char *path)
+{
+    struct cfile f = {0};
+    struct entry e;
+    int r = cfile_load(&f, &stores[c->store], path, false);
+    if (r < 0)
+        goto out;
+    bool present = cfile_find(&f, a->name, &e) >= 0;
+    if (!strcmp(c->name, "useradd") && present) {
+        msg("user '%s' already exists in %s", a->name, f.path);
+        r = -EEXIST;
+    } else if (!strcmp(c->name, "passwd") && !present) {
+        msg("no user '%s' in %s", a->name, f.path);
+        r = -ESRCH;
+    } else {
+        char *dir = util_dirname(f.path);
+        if (!dir)
+            r = -ENOMEM;
+        else if (access(dir, W_OK) < 0) {
+            r = -errno;
+            msg("%s: cannot write to this directory: %s", dir, strerror(-r));
+        }
+        free(dir);
+    }
+out:
+    cfile_free(&f);
+    return r;
+}
+
+/* API key: APIKEY_PREFIX + base64url(32 random bytes); *hex gets the
+ * SHA-256 of the whole key string in hex. */
+static int make_apikey(char *key, size_t cap, char hex[65])
+{
+    uint8_t raw[APIKEY_BYTES], md[32];
+    unsigned mdlen = 0;
+    int r = 0;
+    if (cap < strlen(APIKEY_PREFIX) + b64url_encoded_len(APIKEY_BYTES) + 1)
+        return -ENOBUFS;
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        msg("cannot get random bytes");
+        r = -EIO;
+        goto out;
+    }
+    strcpy(key, APIKEY_PREFIX);
+    b64url_encode(raw, sizeof(raw), key + strlen(APIKEY_PREFIX));
+    if (EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+        msg("SHA-256 failed");
+        r = -EIO;
+        goto out;
+    }
+    hex_encode(md, sizeof(md), hex);
+out:
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_STDIN = 256, OPT_NOPASS, OPT_SHORT, OPT_VERSION };
+    static const struct option lopts[] = {
+            {"file", required_argument, NULL, 'f'},
+            {"groups", required_argument, NULL, 'g'},
+            {"method", required_argument, NULL, 'm'},
+            {"stdin", no_argument, NULL, OPT_STDIN},
+            {"no-password", no_argument, NULL, OPT_NOPASS},
+            {"allow-short", no_argument, NULL, OPT_SHORT},
+            {"quiet", no_argument, NULL, 'q'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, OPT_VERSION},
+            {0},
+    };
+    static struct secret pw, again;
+    struct args a = {0};
+    const struct command *cmd = NULL;
+    char *path = NULL, *hash = NULL, key[80] = "", hex[65] = "";
+    const char *groups_arg = NULL;
+    int rc = EXIT_INPUT, r, c;
+
+    (void)mlock(&pw, sizeof(pw));
+    (void)mlock(&again, sizeof(again));
+    (void)mlock(key, sizeof(key));
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":f:g:m:qh", lopts, NULL)) != -1) {
+        switch (c) {
+        case 'f': a.file = optarg; break;
+        case 'g':
+            groups_arg = optarg;
+            a.opts |= O_GROUPS;
+            break;
+        case 'm':
+            a.opts |= O_METHOD;
+            if (!strcmp(optarg, "yescrypt"))
+                a.method = METHOD_YESCRYPT;
+            else if (!strcmp(optarg, "bcrypt"))
+                a.method = METHOD_BCRYPT;
+            else {
+                msg("unknown hash method '%s' (yescrypt or bcrypt)", optarg);
+                goto usage_error;
+            }
+            break;
+        case OPT_STDIN: a.opts |= O_STDIN; break;
+        case OPT_NOPASS: a.opts |= O_NOPASS; break;
+        case OPT_SHORT: a.opts |= O_SHORT; break;
+        case 'q': quiet = true; break;
+        case 'h':
+            usage(stdout);
+            rc = EXIT_OK;
+            goto out;
+        case OPT_VERSION:
+            printf("wotgw-passwd %s\n", WOTGW_VERSION);
+            rc = EXIT_OK;
+            goto out;
+        case ':': msg("option '%s' needs a value", argv[optind - 1]); goto usage_error;
+        default: msg("unknown option '%s'", argv[optind - 1]); goto usage_error;
+        }
+    }
+    if (optind >= argc) {
+        msg("no command given");
+        goto usage_error;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        if (!strcmp(argv[optind], commands[i].name))
+            cmd = &commands[i];
+    if (!cmd) {
+        msg("unknown command '%s'", argv[optind]);
+        goto usage_error;
+    }
+    int want = 1 + (cmd->takes_name ? 1 : 0);
+    if (argc - optind != want) {
+        msg("usage: %s %s", prog, cmd->synopsis);
+        goto usage_error;
+    }
+    if (a.opts & ~cmd->opts) {
+        msg("option not valid for %s; usage: %s %s", cmd->name, prog, cmd->synopsis);
+        goto usage_error;
+    }
+    if ((a.opts & cmd->required) != cmd->required) {
+        msg("usage: %s %s", prog, cmd->synopsis);
+        goto usage_error;
+    }
+    if ((a.opts & O_NOPASS) && (a.opts & (O_STDIN | O_METHOD | O_SHORT))) {
+        msg("--no-password cannot be combined with --stdin, -m or --allow-short");
+        goto usage_error;
+    }
+    if (cmd->takes_name) {
+        a.name = argv[optind + 1];
+        if (!word_ok(a.name, strlen(a.name), NAME_MAX_LEN)) {
+            msg("invalid name (allowed: 1 to %d of A-Z a-z 0-9 . _ @ -)", NAME_MAX_LEN);
+            goto out;
+        }
+    }
+    if (groups_arg && groups_normalize(groups_arg, &a.groups) < 0)
+        goto out;
+    if (a.file) {
+        path = strdup(a.file);
+    } else if (asprintf(&path, "%s/wotgw/%s", SYSCONFDIR, stores[cmd->store].plural) < 0)
+        path = NULL;
+    if (!path) {
+        rc = EXIT_IO;
+        goto out;
+    }
+    /* One lock for every name of the file: lock and edit the target of a
+     * symbolic link. */
+    char *real = realpath(path, NULL);
+    if (real) {
+        free(path);
+        path = real;
+    }
+
+    bool needs_password =
+            !strcmp(cmd->name, "passwd") || (!strcmp(cmd->name, "useradd") && !(a.opts & O_NOPASS));
+    if (needs_password || !strcmp(cmd->name, "useradd")) {
+        r = precheck(cmd, &a, path);
+        if (r < 0) {
+            rc = errno_to_exit(r);
+            goto out;
+        }
+    }
+    if (needs_password) {
+        r = read_password(a.opts & O_STDIN, &pw, &again);
+        if (r == 0)
+            r = check_password(&pw, a.name, a.method, a.opts & O_SHORT);
+        if (r == 0)
+            r = hash_password(&pw, a.method, &hash);
+        OPENSSL_cleanse(&pw, sizeof(pw));
+        OPENSSL_cleanse(&again, sizeof(again));
+        if (r < 0) {
+            rc = errno_to_exit(r);
+            goto out;
+        }
+    } else if (!strcmp(cmd->name, "useradd")) {
+        hash = strdup("!");
+        if (!hash) {
+            rc = EXIT_IO;
+            goto out;
+        }
+    } else if (!strcmp(cmd->name, "apikey-add")) {
+        r = make_apikey(key, sizeof(key), hex);
+        if (r < 0) {
+            rc = EXIT_IO;
+            goto out;
+        }
+    }
+
+    r = run_locked(cmd, &a, path, hash ? hash : hex);
+    if (r < 0) {
+        rc = errno_to_exit(r);
+        goto out;
+    }
+    rc = EXIT_OK;
+    if (!strcmp(cmd->name, "apikey-add")) {
+        /* Shown once, after it is safely stored. */
+        printf("%s\n", key);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            msg("cannot print the key; remove it with apikey-del and add it again");
+            rc = EXIT_IO;
+            goto out;
+        }
+        info("API key for '%s' added to %s; it is shown only this once", a.name, path);
+    } else if (cmd->writes) {
+        static const char *const done[] = {"useradd",    "added to",    "passwd",  "changed in",
+                                           "usermod",    "changed in",  "userdel", "removed from",
+                                           "apikey-del", "removed from"};
+        for (size_t i = 0; i < ARRAY_SIZE(done); i += 2)
+            if (!strcmp(cmd->name, done[i]))
+                info("%s '%s' %s %s", stores[cmd->store].what, a.name, done[i + 1], path);
+    }
+    if (cmd->writes)
+        info("run 'systemctl reload wotgw' to apply");
+    goto out;
+
+usage_error:
+    fprintf(stderr, "Try '%s --help'.\n", prog);
+    rc = EXIT_INPUT;
+out:
+    OPENSSL_cleanse(&pw, sizeof(pw));
+    OPENSSL_cleanse(&again, sizeof(again));
+    OPENSSL_cleanse(key, sizeof(key));
+    free(hash);
+    free(a.groups);
+    free(path);
+    return rc;
+}

@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# wotgw-passwd(8): users and API keys files, hashes checked independently
+# (perl's crypt() is libxcrypt's), comments and unparsable lines kept,
+# atomic locked updates, exit codes, file mode.
+source tests/integration/lib.sh "$@"
+
+U=$T/users
+K=$T/apikeys
+PW='Tr0ub4dor&3-long'
+
+# verify HASH PASSWORD: perl crypt() via libxcrypt, independent of our code
+verify() { perl -e 'exit(crypt($ARGV[1], $ARGV[0]) eq $ARGV[0] ? 0 : 1)' "$1" "$2"; }
+hash_of() { awk -F: -v n="$1" '$1 == n { print $2 }' "$2"; }
+groups_of() { awk -F: -v n="$1" '$1 == n { print $3 }' "$2"; }
+mode_of() { stat -c %a "$1"; }
+export -f verify hash_of
+
+# ---- help, version, usage ----------------------------------------------------------
+check "--help exits 0 and lists every command" bash -c \
+    'o=$("$1" --help) && for c in useradd passwd usermod userdel users apikey-add apikey-del apikeys; do [[ $o == *"$c"* ]] || exit 1; done' _ "$PASSWD"
+check "--version prints the version" bash -c '[[ $("$1" --version) == "wotgw-passwd "[0-9]* ]]' _ "$PASSWD"
+"$PASSWD" >/dev/null 2>&1; check "no command: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$U" frobnicate x >/dev/null 2>&1; check "unknown command: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$U" userdel >/dev/null 2>&1; check "missing NAME: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$U" userdel a b >/dev/null 2>&1; check "extra argument: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$U" userdel alice --stdin >/dev/null 2>&1; check "option not valid for the command: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$U" usermod alice >/dev/null 2>&1; check "usermod without -g: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$U" useradd alice -m md5 --stdin </dev/null >/dev/null 2>&1; check "unknown hash method: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$U" --bogus users >/dev/null 2>&1; check "unknown option: exit 1" [ $? -eq 1 ]
+check "usage errors create no file" [ ! -e "$U" ]
+
+# ---- useradd --stdin, yescrypt ------------------------------------------------------
+printf '# wotgw users\n# second comment\n\n' > "$U"
+printf '%s\n' "$PW" | "$PASSWD" -f "$U" useradd alice -g family,admin --stdin 2>"$T/err"; rc=$?
+check "useradd --stdin exits 0" [ $rc -eq 0 ]
+h=$(hash_of alice "$U")
+check "stored hash is yescrypt (\$y\$)" bash -c '[[ $1 == "\$y\$"* ]]' _ "$h"
+check "hash verifies with perl crypt()" verify "$h" "$PW"
+check "a wrong password does not verify" bash -c '! verify "$1" "wrong-password"' _ "$h"
+check "groups stored" [ "$(groups_of alice "$U")" = "family,admin" ]
+check "password not in the file" bash -c '! grep -qF -- "$1" "$2"' _ "$PW" "$U"
+check "password not in any message" bash -c '! grep -qF -- "$1" "$2"' _ "$PW" "$T/err"
+check "comments and blank line preserved in order" \
+    bash -c '[ "$(head -n 3 "$1")" = "$(printf "# wotgw users\n# second comment\n")" ]' _ "$U"
+check "file mode 0640" [ "$(mode_of "$U")" = 640 ]
+
+printf 'Other-pass-123\n' | "$PASSWD" -f "$U" useradd alice --stdin >/dev/null 2>&1; rc=$?
+check "useradd of an existing user: exit 1" [ $rc -eq 1 ]
+check "existing user unchanged" [ "$(hash_of alice "$U")" = "$h" ]
+
+printf 'crlf-password-1\r\n' | "$PASSWD" -f "$U" useradd dora --stdin 2>/dev/null
+check "--stdin strips CR LF" verify "$(hash_of dora "$U")" "crlf-password-1"
+printf 'no-newline-pass' | "$PASSWD" -f "$U" useradd erin --stdin 2>/dev/null
+check "--stdin accepts a last line without newline" verify "$(hash_of erin "$U")" "no-newline-pass"
+
+# ---- bcrypt ----------------------------------------------------------------------------
+printf 'bcrypt-pass-1\n' | "$PASSWD" -f "$U" useradd bob -m bcrypt --stdin 2>/dev/null; rc=$?
+hb=$(hash_of bob "$U")
+check "-m bcrypt gives \$2b\$ with cost 12" bash -c '[ $1 -eq 0 ] && [[ $2 == "\$2b\$12\$"* ]]' _ $rc "$hb"
+check "bcrypt hash verifies with perl crypt()" verify "$hb" "bcrypt-pass-1"
+long=$(head -c 80 /dev/zero | tr '\0' x)
+printf '%s\n' "$long" | "$PASSWD" -f "$U" useradd bob2 -m bcrypt --stdin >/dev/null 2>&1; rc=$?
+check "bcrypt refuses passwords over 72 bytes: exit 1" [ $rc -eq 1 ]
+
+# ---- password rules ---------------------------------------------------------------------
+printf '\n' | "$PASSWD" -f "$U" useradd p1 --stdin >/dev/null 2>&1; rc1=$?
+"$PASSWD" -f "$U" useradd p2 --stdin </dev/null >/dev/null 2>&1; rc2=$?
+printf 'short\n' | "$PASSWD" -f "$U" useradd p3 --stdin >/dev/null 2>&1; rc3=$?
+printf 'p4p4p4p4p4\n' | "$PASSWD" -f "$U" useradd p4p4p4p4p4 --stdin >/dev/null 2>&1; rc4=$?
+head -c 2000 /dev/zero | tr '\0' y | "$PASSWD" -f "$U" useradd p5 --stdin >/dev/null 2>&1; rc5=$?
+check "empty password refused (exit 1)" [ $rc1 -eq 1 ]
+check "no input on --stdin refused (exit 1)" [ $rc2 -eq 1 ]
+check "password under 8 characters refused (exit 1)" [ $rc3 -eq 1 ]
+check "password equal to the name refused (exit 1)" [ $rc4 -eq 1 ]
+check "password over 1024 bytes refused (exit 1)" [ $rc5 -eq 1 ]
+check "refused passwords add nothing" bash -c '! grep -qE "^p[1-5]" "$1"' _ "$U"
+printf 'short\n' | "$PASSWD" -f "$U" useradd p6 --stdin --allow-short 2>/dev/null; rc=$?
+check "--allow-short accepts a short password" bash -c '[ $1 -eq 0 ] && verify "$2" short' _ $rc "$(hash_of p6 "$U")"
+setsid -w "$PASSWD" -f "$U" useradd p7 </dev/null >/dev/null 2>&1; rc=$?
+check "no terminal and no --stdin: exit 1" [ $rc -eq 1 ]
+
+# ---- the interactive prompt, on a real pseudo-terminal ------------------------------------
+# ptydrive.py PASSWD FILE NAME FIRST SECOND: answers both prompts, prints
+# "prompted=True echoed=False rc=N".
+cat > "$T/ptydrive.py" <<'PY'
+import os, pty, sys, select, time
+passwd, path, name, first, second = sys.argv[1:6]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(passwd, [passwd, '-f', path, 'useradd', name])
+out = b''
+def until(token, limit=10):
+    global out
+    end = time.time() + limit
+    while token not in out and time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+    return token in out
+ok = until(b'Password: ')
+os.write(fd, first.encode() + b'\n')
+ok = ok and until(b'Password again: ')
+os.write(fd, second.encode() + b'\n')
+until(b'\0', 3)  # drain until exit
+_, st = os.waitpid(pid, 0)
+rc = os.waitstatus_to_exitcode(st)
+echoed = first.encode() in out
+print(f"prompted={ok} echoed={echoed} rc={rc}")
+PY
+out=$(python3 "$T/ptydrive.py" "$PASSWD" "$U" ttyuser 'Tty-pass-1234' 'Tty-pass-1234')
+check "tty: prompts twice, echo off, exit 0" [ "$out" = "prompted=True echoed=False rc=0" ]
+check "tty: the hash verifies" verify "$(hash_of ttyuser "$U")" 'Tty-pass-1234'
+out=$(python3 "$T/ptydrive.py" "$PASSWD" "$U" ttyuser2 'Tty-pass-1234' 'Other-pass-99')
+check "tty: mismatching passwords refused with exit 1" [ "$out" = "prompted=True echoed=False rc=1" ]
+check "tty: nothing stored after a mismatch" bash -c '! grep -q "^ttyuser2:" "$1"' _ "$U"
+
+# ---- bad names --------------------------------------------------------------------------
+for n in 'a:b' 'a b' 'a/b' '#x' 'ä' "$(head -c 65 /dev/zero | tr '\0' n)" 'x,y'; do
+    printf '%s\n' "$PW" | "$PASSWD" -f "$U" useradd "$n" --stdin >/dev/null 2>&1; rc=$?
+    check "bad name '${n:0:12}' refused with exit 1" [ $rc -eq 1 ]
+done
+"$PASSWD" -f "$U" useradd -- "" --no-password >/dev/null 2>&1; rc=$?
+check "empty name refused with exit 1" [ $rc -eq 1 ]
+"$PASSWD" -f "$U" useradd gina --no-password -g 'ok,b:d' >/dev/null 2>&1; rc=$?
+check "bad group refused with exit 1" [ $rc -eq 1 ]
+"$PASSWD" -f "$U" useradd gina --no-password -g "$(seq -s, -f 'g%g' 1 33)" >/dev/null 2>&1; rc=$?
+check "more than 32 groups refused with exit 1" [ $rc -eq 1 ]
+check "refused names leave no trace" bash -c '! grep -qE "^(gina|a:b|x,y)" "$1"' _ "$U"
+
+# ---- passwd, usermod, userdel, --no-password, users ----------------------------------------
+printf 'New-password-2\n' | "$PASSWD" -f "$U" passwd alice --stdin 2>/dev/null; rc=$?
+h2=$(hash_of alice "$U")
+check "passwd exits 0" [ $rc -eq 0 ]
+check "passwd: new password verifies, old does not" bash -c 'verify "$1" New-password-2 && ! verify "$1" "$2"' _ "$h2" "$PW"
+check "passwd keeps the groups" [ "$(groups_of alice "$U")" = "family,admin" ]
+printf 'New-password-3\n' | "$PASSWD" -f "$U" passwd nobody --stdin >/dev/null 2>&1; rc=$?
+check "passwd of an unknown user: exit 1" [ $rc -eq 1 ]
+
+"$PASSWD" -f "$U" useradd cam1 --no-password -g cameras 2>/dev/null; rc=$?
+check "useradd --no-password stores '!'" bash -c '[ $1 -eq 0 ] && grep -qx "cam1:!:cameras" "$2"' _ $rc "$U"
+"$PASSWD" -f "$U" usermod cam1 -g 'cameras, doors ,cameras' 2>/dev/null
+check "usermod sets groups (normalised, duplicates dropped)" [ "$(groups_of cam1 "$U")" = "cameras,doors" ]
+"$PASSWD" -f "$U" usermod cam1 -g '' 2>/dev/null
+check "usermod -g '' clears the groups" grep -qx 'cam1:!' "$U"
+"$PASSWD" -f "$U" usermod ghost -g x >/dev/null 2>&1; rc=$?
+check "usermod of an unknown user: exit 1" [ $rc -eq 1 ]
+
+# a line it cannot parse is kept and reported
+printf 'this line is broken\nmallory:notahash:x\n' >> "$U"
+bline=$(grep -n '^this line is broken' "$U" | cut -d: -f1)
+"$PASSWD" -f "$U" users > "$T/list" 2>"$T/list.err"; rc=$?
+check "users exits 0" [ $rc -eq 0 ]
+check "users lists names, groups and login kind" grep -qxP 'alice\tfamily,admin\tpassword' "$T/list"
+check "users marks --no-password users" grep -qxP 'cam1\t-\tno-password' "$T/list"
+check "users never prints a hash" bash -c '! grep -q "\\\$y\\\$\|\\\$2b\\\$" "$1"' _ "$T/list"
+check "unparsable line reported as FILE:LINE" grep -q "users:$bline: warning" "$T/list.err"
+check "the report does not echo the line" bash -c '! grep -q "notahash\|broken" "$1"' _ "$T/list.err"
+
+"$PASSWD" -f "$U" userdel bob 2>/dev/null; rc=$?
+check "userdel exits 0 and removes the user" bash -c '[ $1 -eq 0 ] && ! grep -q "^bob:" "$2"' _ $rc "$U"
+"$PASSWD" -f "$U" userdel bob >/dev/null 2>&1; rc=$?
+check "userdel of an unknown user: exit 1" [ $rc -eq 1 ]
+check "unparsable lines kept byte for byte after edits" \
+    bash -c 'grep -qx "this line is broken" "$1" && grep -qx "mallory:notahash:x" "$1"' _ "$U"
+check "comments still first after edits" [ "$(head -n 1 "$U")" = "# wotgw users" ]
+check "mode still 0640 after edits" [ "$(mode_of "$U")" = 640 ]
+check "no temp files left behind" bash -c '[ -z "$(ls "$1" | grep tmp)" ]' _ "$T"
+
+# symlinked file: the target is edited, the link stays
+mkdir -p "$T/real"; cp "$U" "$T/real/users"; ln -s real/users "$T/link-users"
+"$PASSWD" -f "$T/link-users" useradd viasym --no-password 2>/dev/null
+check "a symlinked file is edited in place (link kept)" \
+    bash -c '[ -L "$1/link-users" ] && grep -q "^viasym:" "$1/real/users"' _ "$T"
+
+# ---- concurrency: 10 parallel useradds lose nothing -----------------------------------------
+C=$T/conc-users
+pids=()
+for i in $(seq 1 10); do
+    printf 'parallel-pass-%s\n' "$i" | "$PASSWD" -q -f "$C" useradd "u$i" -g g$i --stdin &
+    pids+=($!)
+done
+cfail=0
+for p in "${pids[@]}"; do wait "$p" || cfail=$((cfail + 1)); done
+check "10 parallel useradds all exit 0" [ $cfail -eq 0 ]
+check "10 parallel useradds: all 10 users stored" [ "$(grep -c '^u[0-9]*:\$y\$' "$C")" -eq 10 ]
+check "parallel: every hash verifies" bash -c 'for i in $(seq 1 10); do verify "$(hash_of u$i "$1")" parallel-pass-$i || exit 1; done' _ "$C"
+
+# ---- I/O errors --------------------------------------------------------------------------------
+"$PASSWD" -f "$T/no/such/dir/users" useradd x --no-password >/dev/null 2>&1; rc=$?
+check "unwritable location: exit 2" [ $rc -eq 2 ]
+"$PASSWD" -f "$T/missing" users >/dev/null 2>&1; rc=$?
+check "listing a missing file: exit 2" [ $rc -eq 2 ]
+printf 'a:!\0b\n' > "$T/nul"
+"$PASSWD" -f "$T/nul" userdel a >/dev/null 2>&1; rc=$?
+check "a file with a NUL byte is refused: exit 2" [ $rc -eq 2 ]
+
+# ---- API keys ------------------------------------------------------------------------------
+printf '# keys\n' > "$K"
+key=$("$PASSWD" -f "$K" apikey-add sensor1 -g sensors 2>"$T/k.err"); rc=$?
+check "apikey-add exits 0" [ $rc -eq 0 ]
+check "apikey-add prints one wgk_ key (base64url, 256 bits)" bash -c '[[ $1 =~ ^wgk_[A-Za-z0-9_-]{43}$ ]]' _ "$key"
+sum=$(printf %s "$key" | sha256sum | cut -d' ' -f1)
+check "the file holds the key's SHA-256 and groups" grep -qx "sensor1:$sum:sensors" "$K"
+check "the key itself is not in the file" bash -c '! grep -qF -- "$1" "$2"' _ "$key" "$K"
+check "the key is not in the messages" bash -c '! grep -qF -- "$1" "$2"' _ "$key" "$T/k.err"
+check "apikeys file keeps its comment, mode 0640" bash -c '[ "$(head -n1 "$1")" = "# keys" ] && [ "$(stat -c %a "$1")" = 640 ]' _ "$K"
+key2=$("$PASSWD" -f "$K" apikey-add sensor2 2>/dev/null)
+check "a second key differs" bash -c '[ -n "$1" ] && [ "$1" != "$2" ]' _ "$key2" "$key"
+out=$("$PASSWD" -f "$K" apikey-add sensor1 2>/dev/null); rc=$?
+check "apikey-add of an existing name: exit 1 and prints no key" bash -c '[ $1 -eq 1 ] && [ -z "$2" ]' _ $rc "$out"
+check "apikeys lists names and groups, no hashes" \
+    bash -c 'o=$("$1" -f "$2" apikeys) && [ "$o" = "$(printf "sensor1\tsensors\nsensor2\t-")" ]' _ "$PASSWD" "$K"
+"$PASSWD" -f "$K" apikey-del sensor1 2>/dev/null; rc=$?
+check "apikey-del removes the key" bash -c '[ $1 -eq 0 ] && ! grep -q "^sensor1:" "$2" && grep -q "^sensor2:" "$2"' _ $rc "$K"
+"$PASSWD" -f "$K" apikey-del sensor1 >/dev/null 2>&1; rc=$?
+check "apikey-del of an unknown name: exit 1" [ $rc -eq 1 ]
+"$PASSWD" -f "$K" apikey-add 'bad name' >/dev/null 2>&1; rc=$?
+check "apikey-add with a bad name: exit 1" [ $rc -eq 1 ]
+
+finish
