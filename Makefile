@@ -19,7 +19,7 @@ SAN        ?= 0
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS       := libsystemd jansson openssl libcrypt
+PKGS       := libsystemd jansson openssl libcrypt libmicrohttpd gnutls libcurl
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
@@ -50,11 +50,14 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REGR := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILDDIR)/fuzz-regress/%)
 
 BINS := $(BUILDDIR)/wotgw $(BUILDDIR)/wotgw-passwd
+# The simulated nosec device of the demo, the tests and the benchmarks.
+SIM_SRCS := $(sort $(wildcard tests/sim/*.c))
+SIM      := $(if $(SIM_SRCS),$(BUILDDIR)/wotgw-simdev)
 
 .PHONY: all clean check unit unit-asan fuzz-regress integration lint deps install \
         uninstall format format-check fuzz bench
 
-all: $(BINS)
+all: $(BINS) $(SIM)
 
 $(BUILDDIR)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -68,6 +71,9 @@ $(BUILDDIR)/wotgw: $(BUILDDIR)/src/main.o $(LIB)
 	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS)
 
 $(BUILDDIR)/wotgw-passwd: $(BUILDDIR)/src/wotgw-passwd.o $(LIB)
+	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+$(BUILDDIR)/wotgw-simdev: $(SIM_SRCS:%.c=$(BUILDDIR)/%.o) $(LIB)
 	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS)
 
 $(BUILDDIR)/tests/%: $(BUILDDIR)/tests/unit/%.o $(LIB)
@@ -87,7 +93,7 @@ $(BUILDDIR)/tests/fuzz/standalone.o: tests/fuzz/standalone.c
 # ---- tests -----------------------------------------------------------------
 # Every runner prints its own results; tests/run-check.sh adds them up and
 # ends with one "check: N passed, N failed" line.
-unit: $(UNIT_BINS) $(BINS)
+unit: $(UNIT_BINS) $(BINS) $(SIM)
 	@tests/run-unit.sh $(BUILDDIR) $(UNIT_BINS)
 
 fuzz-regress: $(FUZZ_REGR)
@@ -96,7 +102,7 @@ fuzz-regress: $(FUZZ_REGR)
 check:
 	@tests/run-check.sh
 
-integration: $(BINS)
+integration: $(BINS) $(SIM)
 	@tests/run-integration.sh $(BUILDDIR)
 
 lint:
