@@ -1,6 +1,7 @@
 # wotgw - Web of Things security gateway.
 #
 #   make deps      install every Debian package (and the npm test tools)
+#   make demo      deps, build, then run wotgw on the example config (tools/demo.sh)
 #   make           build wotgw and wotgw-passwd
 #   make check     unit tests (plain and ASan+UBSan), fuzz regression,
 #                  integration tests against the real daemon, lint
@@ -13,6 +14,7 @@ SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 UNITDIR    ?= /lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DESTDIR    ?=
 BUILDDIR   ?= build
 SAN        ?= 0
@@ -55,7 +57,7 @@ SIM_SRCS := $(sort $(wildcard tests/sim/*.c))
 SIM      := $(if $(SIM_SRCS),$(BUILDDIR)/wotgw-simdev)
 
 .PHONY: all clean check unit unit-asan fuzz-regress integration lint deps install \
-        uninstall format format-check fuzz bench
+        uninstall format format-check fuzz bench demo
 
 all: $(BINS) $(SIM)
 
@@ -123,26 +125,45 @@ fuzz:
 bench: all
 	tests/bench/run.sh
 
+# ---- the demo (README's first command) ------------------------------------------
+# A sub-make after deps: pkg-config flags are read when make starts.
+demo:
+	@tools/deps.sh
+	@$(MAKE) -s -j2 all
+	@tools/demo.sh
+
 # ---- dependencies -------------------------------------------------------------
 deps:
 	@tools/deps.sh
 
 # ---- install -------------------------------------------------------------------
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8 \
-	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/wotgw/things
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 $(BUILDDIR)/wotgw $(BUILDDIR)/wotgw-passwd $(DESTDIR)$(SBINDIR)/
 	install -m 0644 systemd/wotgw.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/wotgw.sysusers $(DESTDIR)$(SYSUSERSDIR)/wotgw.conf
 	install -m 0644 man/wotgw.8 man/wotgw-passwd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/wotgw.conf.5 $(DESTDIR)$(MANDIR)/man5/
-	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/wotgw/wotgw.conf ]; then \
-	  install -m 0640 conf/wotgw.conf $(DESTDIR)$(SYSCONFDIR)/wotgw/wotgw.conf; \
-	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/wotgw/wotgw.conf"; fi
+	@# the group through which the daemon (a DynamicUser) reads /etc/wotgw
+	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+	  systemd-sysusers $(SYSUSERSDIR)/wotgw.conf; fi
+	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/wotgw $(DESTDIR)$(SYSCONFDIR)/wotgw/things
+	@# never overwrite an installer's files
+	@for f in wotgw.conf things/lamp.td.json things/thermometer.td.json; do \
+	  if [ -e $(DESTDIR)$(SYSCONFDIR)/wotgw/$$f ]; then \
+	    echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/wotgw/$$f"; \
+	  else install -m 0640 conf/$$f $(DESTDIR)$(SYSCONFDIR)/wotgw/$$f; fi; done
+	@if [ -z "$(DESTDIR)" ] && getent group wotgw >/dev/null; then \
+	  chgrp wotgw $(SYSCONFDIR)/wotgw $(SYSCONFDIR)/wotgw/things $(SYSCONFDIR)/wotgw/wotgw.conf \
+	    $(SYSCONFDIR)/wotgw/things/*.td.json; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/wotgw $(DESTDIR)$(SBINDIR)/wotgw-passwd \
 	  $(DESTDIR)$(UNITDIR)/wotgw.service $(DESTDIR)$(MANDIR)/man8/wotgw.8 \
-	  $(DESTDIR)$(MANDIR)/man8/wotgw-passwd.8 $(DESTDIR)$(MANDIR)/man5/wotgw.conf.5
+	  $(DESTDIR)$(MANDIR)/man8/wotgw-passwd.8 $(DESTDIR)$(MANDIR)/man5/wotgw.conf.5 \
+	  $(DESTDIR)$(SYSUSERSDIR)/wotgw.conf
+	@echo "left $(DESTDIR)$(SYSCONFDIR)/wotgw and the group wotgw in place"
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')

@@ -85,6 +85,19 @@ check "without NOTIFY_SOCKET: starts (ready line logged)" wait_for 10 grep -q 'r
 kill -INT $D; wait $D; rc=$?
 check "without NOTIFY_SOCKET: SIGINT stops cleanly" [ $rc -eq 0 ]
 
+# ---- a broken TD refuses that thing only -------------------------------------------
+cp "$C" "$T/mixed.conf"
+printf '{ "id": "urn:dev:broken2",\n  "title": \n' > "$T/things/broken2.td.json"
+printf '\n[thing broken2]\ntd = broken2.td.json\nsecurity = basic\nallow = group:family\n' >> "$T/mixed.conf"
+env -u NOTIFY_SOCKET "$WOTGW" -c "$T/mixed.conf" 2>"$T/mixed.err" &
+D=$!; _pids+=($D)
+check "a broken TD: the daemon still starts with the other thing" \
+    wait_for 10 grep -q 'ready: [1-9][0-9]* things (1 refused)' "$T/mixed.err"
+check "a broken TD: the refusal names the file and line" grep -q "broken2.td.json:[0-9]*:" "$T/mixed.err"
+check "a broken TD: the refusal names the thing" grep -q "thing 'broken2' refused" "$T/mixed.err"
+kill -TERM $D; wait $D; rc=$?
+check "a broken TD: SIGTERM exits 0" [ $rc -eq 0 ]
+
 # ---- secrets ------------------------------------------------------------------------
 hash=$(cut -d: -f2 "$T/users" | head -n 1)
 printf 'bob:%s:family:extra:fields\n' "$hash" >> "$T/users"
