@@ -32,14 +32,14 @@ enum south_http_error {
 const char *south_http_error_name(enum south_http_error e); /* "connect", ... */
 
 struct south_http_request {
-    const char *method; /* "GET", "PUT", "POST", ... */
-    const char *url;    /* absolute http:// URL of the device form */
+    const char *method;       /* "GET", "PUT", "POST", ... */
+    const char *url;          /* absolute http:// URL of the device form */
     const char *content_type; /* of body; NULL: no Content-Type header */
     const uint8_t *body;      /* copied by south_http_start(); may be NULL */
     size_t body_len;
-    const char *accept;  /* Accept header, NULL: none */
-    uint64_t timeout_us; /* whole call; 0: no overall timeout (streams), the
-                          * connect phase is still bounded by connect_timeout_us */
+    const char *accept;          /* Accept header, NULL: none */
+    uint64_t timeout_us;         /* whole call; 0: no overall timeout (streams), the
+                                  * connect phase is still bounded by connect_timeout_us */
     uint64_t connect_timeout_us; /* 0: same as timeout_us, or 10 s for streams */
     size_t max_response;         /* body limit when not streaming; 0: 1 MiB */
     bool stream;                 /* deliver the body through chunk() as it arrives */
@@ -47,8 +47,8 @@ struct south_http_request {
 
 struct south_http_response {
     enum south_http_error error;
-    const char *error_text; /* short, static or curl's; safe to log; NULL if OK */
-    long status;            /* HTTP status when error == SOUTH_HTTP_OK */
+    const char *error_text;   /* short, static or curl's; safe to log; NULL if OK */
+    long status;              /* HTTP status when error == SOUTH_HTTP_OK */
     const char *content_type; /* device's Content-Type or NULL */
     const uint8_t *body;      /* whole body (not streaming); NULL/0 when empty */
     size_t body_len;
