@@ -42,7 +42,10 @@ CFLAGS_ALL  = -std=gnu17 $(OPT) $(WARN) $(HARDEN) -Isrc $(PKG_CFLAGS) $(CFLAGS) 
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
 
 PROG_SRCS := src/main.c src/wotgw-passwd.c
-LIB_SRCS  := $(filter-out $(PROG_SRCS),$(sort $(shell find src -name '*.c')))
+# The mosquitto broker plugin (src/mosquitto/): a shared object built from
+# position-independent copies of the same library objects.
+PLUGIN_SRCS := $(sort $(wildcard src/mosquitto/*.c))
+LIB_SRCS  := $(filter-out $(PROG_SRCS) $(PLUGIN_SRCS),$(sort $(shell find src -name '*.c')))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILDDIR)/%.o)
 LIB       := $(BUILDDIR)/libwotgw.a
 
@@ -55,15 +58,24 @@ BINS := $(BUILDDIR)/wotgw $(BUILDDIR)/wotgw-passwd
 # The simulated nosec device of the demo, the tests and the benchmarks.
 SIM_SRCS := $(sort $(wildcard tests/sim/*.c))
 SIM      := $(if $(SIM_SRCS),$(BUILDDIR)/wotgw-simdev)
+PLUGIN   := $(if $(PLUGIN_SRCS),$(BUILDDIR)/wotgw_mosquitto.so)
+PIC_OBJS := $(PLUGIN_SRCS:%.c=$(BUILDDIR)/pic/%.o) $(LIB_SRCS:%.c=$(BUILDDIR)/pic/%.o)
 
 .PHONY: all clean check unit unit-asan fuzz-regress integration lint deps install \
         uninstall format format-check fuzz bench demo
 
-all: $(BINS) $(SIM)
+all: $(BINS) $(SIM) $(PLUGIN)
 
 $(BUILDDIR)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(BUILDDIR)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fPIE,$(CFLAGS_ALL)) -fPIC -MMD -MP -c -o $@ $<
+
+$(BUILDDIR)/wotgw_mosquitto.so: $(PIC_OBJS)
+	$(CC) -shared -o $@ $^ -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS) $(PKG_LIBS)
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
@@ -95,7 +107,7 @@ $(BUILDDIR)/tests/fuzz/standalone.o: tests/fuzz/standalone.c
 # ---- tests -----------------------------------------------------------------
 # Every runner prints its own results; tests/run-check.sh adds them up and
 # ends with one "check: N passed, N failed" line.
-unit: $(UNIT_BINS) $(BINS) $(SIM)
+unit: $(UNIT_BINS) $(BINS) $(SIM) $(PLUGIN)
 	@tests/run-unit.sh $(BUILDDIR) $(UNIT_BINS)
 
 fuzz-regress: $(FUZZ_REGR)
@@ -104,7 +116,7 @@ fuzz-regress: $(FUZZ_REGR)
 check:
 	@tests/run-check.sh
 
-integration: $(BINS) $(SIM)
+integration: $(BINS) $(SIM) $(PLUGIN)
 	@tests/run-integration.sh $(BUILDDIR)
 
 lint:

@@ -34,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # npm test tools (versions pinned by each package-lock.json)
-for d in tests/node tests/node/cose-interop; do
+for d in tests/node tests/node/cose-interop tests/node/nodewot; do
   [ -f "$d/package.json" ] || continue
   if [ ! -d "$d/node_modules" ] || [ "$d/package-lock.json" -nt "$d/node_modules" ]; then
     echo "deps: npm install in $d"
