@@ -9,6 +9,17 @@
  * Completion is always reported through done() exactly once, from the loop
  * (never from inside south_http_start()), unless the call was cancelled
  * first. After done() or south_http_cancel() the call handle is gone.
+ *
+ * From inside done() and chunk() it is safe to start new calls, cancel any
+ * call (the current one too, from chunk()) and unpause streams; not to
+ * call south_http_free().
+ *
+ * What goes to the device: plain http:// only; no redirect is followed (a
+ * 3xx is passed through as the device's answer); no proxy from the
+ * environment; HTTP/1.1 keep-alive; headers are Host, Content-Length when
+ * there is a body, and Content-Type / Accept only when given (curl adds no
+ * "Expect: 100-continue", no default Accept, no form content type).
+ * Response bytes are not decoded (no Content-Encoding handling).
  */
 #pragma once
 
@@ -59,17 +70,19 @@ struct south_http_response {
  * during the call. For a stream, called when the device ends it. */
 typedef void (*south_http_done_fn)(void *ud, const struct south_http_response *resp);
 
-/* Streams only. The first call comes after the headers (status and content
- * type in *head, body NULL), then one per chunk of body bytes. Return 0 when
- * the bytes were taken, SOUTH_HTTP_PAUSE to leave them with the client:
- * the transfer pauses and the same bytes come again after
- * south_http_unpause(). */
+/* Streams only. The first call comes as soon as the final header block has
+ * arrived (status and content type in *head, data NULL; its return value is
+ * ignored), then one per chunk of body bytes. A stream that ends without a
+ * body byte still gets the head call before done(). Return 0 when the bytes
+ * were taken, SOUTH_HTTP_PAUSE to leave them with the client: the transfer
+ * pauses and the same bytes come again after south_http_unpause(). */
 #define SOUTH_HTTP_PAUSE 1
 typedef int (*south_http_chunk_fn)(void *ud, const struct south_http_response *head,
                                    const uint8_t *data, size_t len);
 
 int south_http_new(sd_event *ev, struct south_http **out);
-/* Cancels every call in flight without calling done(). */
+/* Cancels every call in flight without calling done(); NULL is fine. Not
+ * from inside done() or chunk(). */
 void south_http_free(struct south_http *c);
 
 /* Starts one request. chunk may be NULL unless req->stream. Returns 0 and
@@ -78,9 +91,11 @@ void south_http_free(struct south_http *c);
 int south_http_start(struct south_http *c, const struct south_http_request *req,
                      south_http_done_fn done, south_http_chunk_fn chunk, void *ud,
                      struct south_http_call **out);
-/* Stops a call; done() is not called afterwards. */
+/* Stops a call; done() is not called afterwards. NULL is fine. */
 void south_http_cancel(struct south_http_call *call);
-/* Resumes a stream paused by chunk() returning SOUTH_HTTP_PAUSE. */
+/* Resumes a stream paused by chunk() returning SOUTH_HTTP_PAUSE. The bytes
+ * come again from the loop, never from inside this call. A no-op for a call
+ * that is not paused. */
 void south_http_unpause(struct south_http_call *call);
 /* Calls in flight (for STATUS= and tests). */
 size_t south_http_active(const struct south_http *c);

@@ -12,6 +12,8 @@ T=$(mktemp -d /tmp/wotgw-it.XXXXXX)
 _fails=0
 _pids=()
 cleanup() {
+    # subshells ( ... & ) inherit the EXIT trap: only the test itself cleans up
+    [ "$BASHPID" = "$$" ] || return 0
     for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
     rm -rf "$T"

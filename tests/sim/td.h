@@ -1,0 +1,12 @@
+/* td.h - the simulated device's own Thing Descriptions (TD 1.1, nosec,
+ * "base": "http://AUTHORITY/THING/", relative hrefs, ids
+ * urn:dev:wotgw-sim:THING). The HTTP forms are written here; a CoAP or MQTT
+ * binding adds its forms (absolute hrefs) beside them. */
+#pragma once
+
+#include <jansson.h>
+
+#include "things.h"
+
+/* authority: "127.0.0.1:8081" or "[::1]:8081". NULL on ENOMEM. */
+json_t *sim_td(const struct sim_thing *t, const char *authority);
