@@ -10,14 +10,54 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "north/https.h"
+#include "proxy.h"
+#include "south/http.h"
 
-/* The north front ends. Empty until the HTTPS, CoAPS and MQTT front ends
- * land; each adds one entry here. */
+/* The north front ends; CoAPS and MQTT add theirs here. */
 static const struct frontend_ops *const frontends[] = {
-        NULL,
+        &https_frontend,
 };
 
 #define STATUS_INTERVAL_US (5 * 1000000ull)
+#define DRAIN_TICK_US      (50 * 1000ull)
+
+/* ---- state references ------------------------------------------------------- */
+
+static struct gw_state_ref *state_ref_new(struct gw_state *s)
+{
+    struct gw_state_ref *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->state = s;
+    r->refs = 1;
+    return r;
+}
+
+struct gw_state_ref *gw_state_hold(struct gw *gw)
+{
+    gw->cur->refs++;
+    return gw->cur;
+}
+
+void gw_state_release(struct gw_state_ref *r)
+{
+    if (!r || --r->refs)
+        return;
+    state_free(r->state);
+    free(r);
+}
+
+int daemon_check(const struct gw_state *s, struct diags *d)
+{
+    int ret = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(frontends); i++) {
+        int r = frontends[i] && frontends[i]->check ? frontends[i]->check(s, d) : 0;
+        if (r < 0 && ret == 0)
+            ret = r;
+    }
+    return ret;
+}
 
 static void log_diags(const struct diags *d)
 {
@@ -36,10 +76,11 @@ void daemon_update_status(struct gw *gw)
     char status[256];
     const struct gw_state *s = gw->state;
     snprintf(status, sizeof(status),
-             "%zu things (%zu refused), %llu requests, %llu denied, %llu reloads (%llu failed)",
+             "%zu things (%zu refused), %llu requests, %llu denied, %zu in progress, %llu reloads "
+             "(%llu failed)",
              s->n_things, s->n_refused, (unsigned long long)gw->counters.requests,
-             (unsigned long long)gw->counters.denials, (unsigned long long)gw->reloads,
-             (unsigned long long)gw->failed_reloads);
+             (unsigned long long)gw->counters.denials, gw->proxy ? proxy_pending(gw->proxy) : 0,
+             (unsigned long long)gw->reloads, (unsigned long long)gw->failed_reloads);
     if (!strcmp(status, gw->last_status))
         return;
     memcpy(gw->last_status, status, sizeof(status));
@@ -53,11 +94,20 @@ int daemon_reload(struct gw *gw)
     sd_notify(0, "RELOADING=1");
     log_msg(LOG_INFO, "reloading %s", gw->config_path);
     int r = state_load(gw->config_path, &ns, &d);
+    if (r >= 0) {
+        /* certificates and keys are part of the checked set */
+        int c = daemon_check(ns, &d);
+        if (c < 0)
+            r = c;
+    }
     if (r >= 0 && d.n_errors > 0) {
         /* At start a refused thing is skipped; a reload is all or nothing
          * so that a typo never takes a serving thing away. */
         r = -EINVAL;
     }
+    struct gw_state_ref *nref = r >= 0 ? state_ref_new(ns) : NULL;
+    if (r >= 0 && !nref)
+        r = -ENOMEM;
     log_diags(&d);
     diag_free(&d);
     if (r < 0) {
@@ -69,14 +119,18 @@ int daemon_reload(struct gw *gw)
         daemon_update_status(gw);
         return r;
     }
-    struct gw_state *old = gw->state;
+    struct gw_state_ref *old = gw->cur;
+    gw->cur = nref;
     gw->state = ns;
+    gw->reloads++;
     for (size_t i = 0; i < ARRAY_SIZE(frontends); i++)
         if (frontends[i] && frontends[i]->reload && frontends[i]->reload(gw) < 0)
             log_msg(LOG_ERR, "%s: reload failed: keeping its previous listeners",
                     frontends[i]->name);
-    state_free(old);
-    gw->reloads++;
+    if (gw->proxy)
+        proxy_reload(gw->proxy);
+    /* requests in flight keep the old state until they end */
+    gw_state_release(old);
     log_set_debug(log_debug_enabled() || gw->state->conf->debug);
     log_msg(LOG_INFO, "reloaded: %zu things", gw->state->n_things);
     sd_notify(0, "READY=1");
@@ -90,12 +144,67 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
     return 0;
 }
 
+/* What is still unanswered; with force, fail it now. */
+static size_t drain_step(struct gw *gw, bool force)
+{
+    size_t left = 0;
+    if (gw->proxy)
+        left += proxy_drain(gw->proxy, force);
+    for (size_t i = 0; i < ARRAY_SIZE(frontends); i++)
+        if (frontends[i] && frontends[i]->drain)
+            left += frontends[i]->drain(gw, force);
+    return left;
+}
+
+static int on_drain_tick(sd_event_source *s, uint64_t usec, void *ud)
+{
+    struct gw *gw = ud;
+    uint64_t now;
+    sd_event_now(gw->ev, CLOCK_MONOTONIC, &now);
+    uint64_t elapsed = now - gw->stop_started_us;
+    bool force = elapsed >= DAEMON_DRAIN_GRACE_US;
+    if (force && !gw->drain_forced) {
+        gw->drain_forced = true;
+        log_msg(LOG_NOTICE, "requests still in progress after %llu ms: failing them",
+                (unsigned long long)(DAEMON_DRAIN_GRACE_US / 1000));
+    }
+    size_t left = drain_step(gw, force);
+    if (left == 0 || elapsed >= DAEMON_DRAIN_TIMEOUT_US) {
+        if (left)
+            log_msg(LOG_WARNING, "stopping with %zu requests unanswered", left);
+        return sd_event_exit(gw->ev, 0);
+    }
+    sd_event_source_set_time(s, now + DRAIN_TICK_US);
+    return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+void daemon_drain_progress(struct gw *gw)
+{
+    if (!gw->stopping || !gw->drain_timer)
+        return;
+    uint64_t now;
+    sd_event_now(gw->ev, CLOCK_MONOTONIC, &now);
+    sd_event_source_set_time(gw->drain_timer, now);
+    sd_event_source_set_enabled(gw->drain_timer, SD_EVENT_ONESHOT);
+}
+
 static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
 {
     struct gw *gw = ud;
+    if (gw->stopping)
+        return 0;
     log_msg(LOG_INFO, "received %s, stopping", strsignal((int)si->ssi_signo));
     sd_notify(0, "STOPPING=1");
-    return sd_event_exit(gw->ev, 0);
+    gw->stopping = true;
+    sd_event_now(gw->ev, CLOCK_MONOTONIC, &gw->stop_started_us);
+    /* stop accepting, end streams; requests get DAEMON_DRAIN_GRACE_US */
+    if (drain_step(gw, false) == 0)
+        return sd_event_exit(gw->ev, 0);
+    int r = sd_event_add_time(gw->ev, &gw->drain_timer, CLOCK_MONOTONIC,
+                              gw->stop_started_us + DRAIN_TICK_US, 1000, on_drain_tick, gw);
+    if (r < 0)
+        return sd_event_exit(gw->ev, 0);
+    return 0;
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *ud)
@@ -114,10 +223,13 @@ int daemon_run(const char *config_path)
     size_t started = 0;
 
     r = state_load(config_path, &gw.state, &d);
+    if (r >= 0 && daemon_check(gw.state, &d) < 0)
+        r = -EINVAL;
     log_diags(&d);
     diag_free(&d);
-    if (r < 0) {
+    if (r < 0 || !(gw.cur = state_ref_new(gw.state))) {
         log_msg(LOG_ERR, "cannot start: %s has errors", config_path);
+        state_free(gw.state);
         return EXIT_FAILURE;
     }
     if (gw.state->conf->debug)
@@ -159,6 +271,11 @@ int daemon_run(const char *config_path)
         goto out;
     }
 
+    if ((r = south_http_new(gw.ev, &gw.south)) < 0 || (r = proxy_new(&gw, &gw.proxy)) < 0) {
+        log_msg(LOG_ERR, "device client: %s", strerror(-r));
+        goto out;
+    }
+
     for (started = 0; started < ARRAY_SIZE(frontends); started++) {
         const struct frontend_ops *fe = frontends[started];
         if (fe && fe->start && (r = fe->start(&gw)) < 0) {
@@ -184,9 +301,13 @@ stop:
             fe->stop(&gw);
     }
 out:
+    /* front ends are stopped: cancel what is left, then the device client */
+    proxy_free(gw.proxy);
+    south_http_free(gw.south);
+    sd_event_source_disable_unref(gw.drain_timer);
     sd_event_source_disable_unref(gw.status_timer);
     sd_event_unref(gw.ev);
-    state_free(gw.state);
+    gw_state_release(gw.cur);
     log_msg(LOG_INFO, "stopped");
     return rc;
 }

@@ -31,6 +31,10 @@ static int check_config(const char *path)
     struct diags d = {0};
     struct gw_state *s = NULL;
     int r = state_load(path, &s, &d);
+    /* What the front ends would refuse at start (unreadable certificate,
+     * bad TLS priority...) is a configuration error too. */
+    if (r >= 0 && daemon_check(s, &d) < 0 && d.n_errors == 0)
+        r = -EINVAL;
     diag_print(&d, stderr);
     size_t errors = d.n_errors, warnings = d.n - d.n_errors;
     diag_free(&d);

@@ -37,7 +37,7 @@ void diag_add(struct diags *d, const char *file, unsigned line, const char *fmt,
 void diag_warn(struct diags *d, const char *file, unsigned line, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 void diag_addv(struct diags *d, bool warning, const char *file, unsigned line, const char *fmt,
-               va_list ap);
+               va_list ap) __attribute__((format(printf, 5, 0)));
 /* Writes "FILE:LINE: message" (or "FILE: message" for line 0), one a line;
  * warnings carry "warning: " after the location. */
 void diag_print(const struct diags *d, void *stdio_file);

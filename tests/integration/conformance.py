@@ -1,0 +1,809 @@
+#!/usr/bin/env python3
+"""conformance.py - the TD-driven conformance walk of wotgw (driven by
+tests/integration/test_conformance.sh; Python standard library only).
+
+For every form of every exposed TD, fetched from the running gateway, it
+derives from the form's security (the TD's securityDefinitions, combos
+included) and scopes which credentials the form needs, and sends:
+  no credentials                         -> 401, a challenge per scheme
+  wrong credentials (wrong password,
+    unknown key, foreign CA, token of
+    another key / expired / wrong aud /
+    other issuer, a missing allOf part)  -> 401 (Bearer error="invalid_token"
+                                            when a token was refused)
+  valid but not allowed / no scope       -> 403 (error="insufficient_scope"
+                                            for a token)
+  valid and allowed                      -> 2xx; SSE forms: 200
+                                            text/event-stream and a first event
+Who is allowed is an independent oracle: the allow lists of the test
+config (most specific key wins, wotgw.conf(5)); the scopes a token needs
+are the form's own "scopes" (the contract), checked against the config.
+The walk also checks that the TD's security equals the config's, that no
+device address appears, that forms the config leaves unexposed are absent
+and answer 404/405, and that TDs are served only to those who may see them.
+
+Usage: conformance.py CATALOG.json   (see test_conformance.sh)
+Output: TAP-like "ok - ..." / "not ok - ..." lines; exit 1 on any failure.
+"""
+import base64
+import http.client
+import io
+import importlib.util
+import json
+import os
+import re
+import socket
+import ssl
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+FAILS = 0
+COUNTS = {}
+NOPROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def ok(msg):
+    print("ok - " + msg, flush=True)
+
+
+def fail(msg):
+    global FAILS
+    FAILS += 1
+    print("not ok - " + msg, flush=True)
+
+
+def check(cond, msg):
+    (ok if cond else fail)(msg)
+    return cond
+
+
+# ---------------------------------------------------------------- config oracle
+
+def read_ini(path):
+    """[type name] sections -> {(type, name): {key: value}} (the subset of
+    wotgw.conf syntax the test config uses)."""
+    secs = {}
+    cur = None
+    for raw in open(path, encoding="utf-8"):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            inner = line[1:line.index("]")].strip()
+            typ, _, name = inner.partition(" ")
+            cur = secs.setdefault((typ, name.strip().strip('"')), {})
+            continue
+        k, _, v = line.partition("=")
+        cur[k.strip()] = v.strip()
+    return secs
+
+
+DEFAULT_SCOPE = {
+    "readproperty": "read", "readallproperties": "read", "readmultipleproperties": "read",
+    "observeproperty": "read", "unobserveproperty": "read", "observeallproperties": "read",
+    "unobserveallproperties": "read",
+    "writeproperty": "write", "writeallproperties": "write", "writemultipleproperties": "write",
+    "invokeaction": "invoke", "queryaction": "invoke", "cancelaction": "invoke",
+    "queryallactions": "invoke",
+    "subscribeevent": "subscribe", "unsubscribeevent": "subscribe",
+    "subscribeallevents": "subscribe", "unsubscribeallevents": "subscribe",
+}
+
+
+def lookup(sec, kind, aff, op):
+    """Most specific key wins: KIND.AFF.OP, KIND.AFF, KIND.OP, KIND."""
+    keys = []
+    if aff is not None:
+        keys += [f"{kind}.{aff}.{op}", f"{kind}.{aff}"]
+    keys += [f"{kind}.{op}", kind]
+    for k in keys:
+        if k in sec:
+            return sec[k]
+    return None
+
+
+def parse_expr(s):
+    """Config security expression -> normalized tree."""
+    toks = re.findall(r"[()|&]|[A-Za-z0-9:._~-]+", s)
+    pos = 0
+
+    def expr():
+        nonlocal pos
+        parts = [term()]
+        while pos < len(toks) and toks[pos] == "|":
+            pos += 1
+            parts.append(term())
+        return norm("oneOf", parts)
+
+    def term():
+        nonlocal pos
+        parts = [factor()]
+        while pos < len(toks) and toks[pos] == "&":
+            pos += 1
+            parts.append(factor())
+        return norm("allOf", parts)
+
+    def factor():
+        nonlocal pos
+        t = toks[pos]
+        pos += 1
+        if t == "(":
+            e = expr()
+            pos += 1  # ")"
+            return e
+        return t
+
+    return expr()
+
+
+def norm(kind, parts):
+    if len(parts) == 1:
+        return parts[0]
+    flat = []
+    for p in parts:
+        if isinstance(p, tuple) and p[0] == kind:
+            flat += list(p[1])
+        else:
+            flat.append(p)
+    return (kind, tuple(sorted(flat, key=repr)))
+
+
+def expr_text(e):
+    if isinstance(e, str):
+        return e
+    sep = "|" if e[0] == "oneOf" else "&"
+    return "(" + sep.join(expr_text(x) for x in e[1]) + ")"
+
+
+def leaves(e):
+    if isinstance(e, str):
+        return [e]
+    return [leaf for x in e[1] for leaf in leaves(x)]
+
+
+# ---------------------------------------------------------------- HTTP
+
+class Client:
+    def __init__(self, ca):
+        self.ca = ca
+        self.ctx = {}
+
+    def context(self, cert):
+        k = cert["crt"] if cert else None
+        if k not in self.ctx:
+            c = ssl.create_default_context(cafile=self.ca)
+            c.minimum_version = ssl.TLSVersion.TLSv1_3
+            if cert:
+                c.load_cert_chain(cert["crt"], cert["key"])
+            self.ctx[k] = c
+        return self.ctx[k]
+
+    def request(self, method, url, bundle=(), body=None, ctype=None, apikey_header="X-API-Key",
+                sse=False, on_stream=None, timeout=15):
+        """Returns (status, headers message, body bytes). For a 200 SSE
+        answer the body is what arrived until the first complete event
+        (on_stream() is called repeatedly meanwhile to make one happen)."""
+        u = urllib.parse.urlsplit(url)
+        cert = next((c for c in bundle if c["kind"] == "cert"), None)
+        conn = http.client.HTTPSConnection(u.hostname, u.port, context=self.context(cert),
+                                           timeout=timeout)
+        path = u.path + ("?" + u.query if u.query else "")
+        hdrs = {"Connection": "close"}
+        for c in bundle:
+            if c["kind"] == "basic":
+                hdrs["Authorization"] = "Basic " + base64.b64encode(
+                    f"{c['user']}:{c['password']}".encode()).decode()
+            elif c["kind"] == "bearer":
+                hdrs["Authorization"] = "Bearer " + c["token"]
+            elif c["kind"] == "apikey":
+                hdrs[apikey_header] = c["key"]
+        if sse:
+            hdrs["Accept"] = "text/event-stream"
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            hdrs["Content-Type"] = ctype or "application/json"
+        if sse:
+            conn.close()
+            return self.sse_request(u, path, hdrs, cert, on_stream, timeout)
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            r = conn.getresponse()
+            return r.status, r.headers, r.read()
+        finally:
+            conn.close()
+
+    def sse_request(self, u, path, hdrs, cert, on_stream, timeout):
+        """GET of an SSE form on a raw TLS socket, so that reading with a
+        timeout never upsets a parser. For a 200 text/event-stream answer
+        the body is the de-chunked stream until its first data event."""
+        raw = socket.create_connection((u.hostname, u.port), timeout=timeout)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s = self.context(cert).wrap_socket(raw, server_hostname=u.hostname)
+        try:
+            req = f"GET {path} HTTP/1.1\r\nHost: {u.netloc}\r\n" + "".join(
+                f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+            s.sendall(req.encode())
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise http.client.RemoteDisconnected("closed before the answer")
+                buf += chunk
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            headers = http.client.parse_headers(io.BytesIO(head.split(b"\r\n", 1)[1] +
+                                                           b"\r\n\r\n"))
+            chunked = headers.get("Transfer-Encoding", "").lower() == "chunked"
+            stream = headers.get("Content-Type", "").startswith("text/event-stream")
+            if not (status == 200 and stream):
+                n = int(headers.get("Content-Length", "0") or 0)
+                s.settimeout(timeout)
+                while not chunked and len(rest) < n:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    rest += chunk
+                return status, headers, dechunk(rest)[0] if chunked else rest
+            if not on_stream:
+                return status, headers, b""  # nothing to trigger: the head is the proof
+            s.settimeout(0.2)
+            end = time.monotonic() + 8
+            while time.monotonic() < end:
+                body, _ = dechunk(rest) if chunked else (rest, False)
+                if re.search(rb"(^|\n)data:[^\n]*\n\n", body.replace(b"\r\n", b"\n")):
+                    break
+                if on_stream:
+                    on_stream()
+                try:
+                    chunk = s.recv(65536)
+                except (socket.timeout, TimeoutError):
+                    continue
+                if not chunk:
+                    break
+                rest += chunk
+            return status, headers, (dechunk(rest)[0] if chunked else rest)
+        finally:
+            s.close()
+
+
+def dechunk(b):
+    """(payload, complete) of a possibly partial chunked body."""
+    out, i = b"", 0
+    while True:
+        j = b.find(b"\r\n", i)
+        if j < 0:
+            return out, False
+        try:
+            n = int(b[i:j].split(b";")[0], 16)
+        except ValueError:
+            return out, False
+        if n == 0:
+            return out, True
+        if len(b) < j + 2 + n:
+            return out + b[j + 2:], False
+        out += b[j + 2:j + 2 + n]
+        i = j + 2 + n + 2
+
+
+def challenges(headers):
+    """auth-schemes of all WWW-Authenticate challenges -> {scheme: text}"""
+    out = {}
+    for v in headers.get_all("WWW-Authenticate") or []:
+        for m in re.finditer(r"(?:^|,)\s*([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)\s+"
+                             r"(?=[A-Za-z0-9!#$%&'*+.^_`|~-]+\s*=)", v):
+            out[m.group(1)] = v[m.start(1):]
+    return out
+
+
+CHALLENGE_NAME = {"basic": "Basic", "bearer": "Bearer", "oauth2": "Bearer", "apikey": "APIKey",
+                  "cert": "ClientCert"}
+
+
+# ---------------------------------------------------------------- tokens
+
+class Minter:
+    def __init__(self, root, audience):
+        spec = importlib.util.spec_from_file_location("mintjwt",
+                                                      os.path.join(root, "tools/mint-jwt.py"))
+        self.m = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(self.m)
+        self.aud = audience
+        self.cache = {}
+        self.algs = {}
+
+    def token(self, key, kid, iss, scopes, aud=None, ttl=3600, sub="tester", alg=None):
+        ck = (key, kid, iss, tuple(scopes), aud, ttl, sub, alg)
+        if ck in self.cache:
+            return self.cache[ck]
+        if key not in self.algs:
+            self.algs[key] = self.m.key_type(key)
+        now = int(time.time())
+        hdr = {"alg": alg or self.algs[key], "typ": "JWT", "kid": kid}
+        claims = {"iat": now, "exp": now + ttl, "iss": iss, "aud": aud or self.aud, "sub": sub,
+                  "scope": " ".join(scopes)}
+        si = (self.m.b64url(json.dumps(hdr, separators=(",", ":")).encode()) + "." +
+              self.m.b64url(json.dumps(claims, separators=(",", ":")).encode()))
+        tok = si + "." + self.m.b64url(self.m.sign(key, self.algs[key], si.encode()))
+        self.cache[ck] = tok
+        return tok
+
+
+# ---------------------------------------------------------------- the walk
+
+class Walk:
+    def __init__(self, cat):
+        self.cat = cat
+        self.gw = cat["gateway"]
+        self.client = Client(cat["ca"])
+        self.conf = read_ini(cat["config"])
+        self.minter = Minter(cat["root"], cat["audience"])
+        self.issuers = cat["issuers"]
+        self.apikey_header = "X-API-Key"
+        self.secrets = ([u["password"] for u in cat["basic"]] +
+                        [k["key"] for k in cat["apikey"]])
+
+    # -- credentials catalog
+    def identities(self, scheme):
+        """(item, valid) for every identity credential of scheme."""
+        c = self.cat
+        if scheme == "basic":
+            items = [dict(kind="basic", valid=True, principal=u["user"], **u) for u in c["basic"]]
+            wrong = [dict(kind="basic", valid=False, user=c["basic"][0]["user"],
+                          password=c["basic"][0]["password"] + "-wrong", why="wrong password"),
+                     dict(kind="basic", valid=False, user="nosuchuser", password="Whatever-123",
+                          why="unknown user")]
+        elif scheme == "apikey":
+            items = [dict(kind="apikey", valid=True, principal=k["name"], **k) for k in c["apikey"]]
+            wrong = [dict(kind="apikey", valid=False, key="wotgw_" + "0" * 43, why="unknown key")]
+        elif scheme == "cert":
+            items = [dict(kind="cert", valid=True, **x) for x in c["cert"]]
+            wrong = [dict(kind="cert", valid=False, why="certificate of another CA",
+                          **c["rogue_cert"])]
+        else:
+            raise ValueError(scheme)
+        return items, wrong
+
+    def issuer_of(self, name):
+        """TD security definition -> leaf text ("bearer:idp", "bearer")."""
+        d = self.td["securityDefinitions"][name]
+        s = d.get("scheme")
+        if s in ("bearer", "oauth2"):
+            url = d.get("authorization") if s == "bearer" else d.get("token")
+            for n, i in self.issuers.items():
+                if url and url in (i["authorization"], i["token"]):
+                    return f"{s}:{n}"
+            return s
+        if s == "wotgw:cert":
+            return "cert"
+        return s
+
+    def td_expr(self, names):
+        if isinstance(names, str):
+            names = [names]
+        parts = []
+        for n in names:
+            d = self.td["securityDefinitions"][n]
+            if d.get("scheme") == "combo":
+                kind = "allOf" if "allOf" in d else "oneOf"
+                parts.append(norm(kind, [self.td_expr(x) for x in d[kind]]))
+            else:
+                parts.append(self.issuer_of(n))
+        return norm("allOf", parts)
+
+    def token_item(self, issuer, scopes, why=None, **kw):
+        i = self.issuers[issuer]
+        valid = why is None
+        key = i["rogue"] if why == "signed by another key" else i["key"]
+        if why == "expired":
+            kw["ttl"] = -600
+        if why == "wrong audience":
+            kw["aud"] = "https://elsewhere.test"
+        tok = self.minter.token(key, i["kid"], i["iss"], scopes, **kw)
+        return dict(kind="bearer", valid=valid, issuer=issuer, scopes=list(scopes), token=tok,
+                    why=why or "valid")
+
+    # -- oracle
+    def allowed(self, item, allow):
+        if not allow:
+            return False
+        for w in allow.replace(",", " ").split():
+            if w == "*":
+                return True
+            if w.startswith("user:") and w[5:] == item["principal"]:
+                return True
+            if w.startswith("group:") and w[6:] in item.get("groups", []):
+                return True
+        return False
+
+    def decide_leaf(self, leaf, bundle, ctx):
+        """-> 'allow' | 'forbid' | 'unauth'"""
+        scheme, _, iss = leaf.partition(":")
+        if scheme in ("bearer", "oauth2"):
+            t = next((c for c in bundle if c["kind"] == "bearer"), None)
+            if not t:
+                return "unauth"
+            if not t["valid"] or (iss and t["issuer"] != iss):
+                ctx["token_refused"] = True
+                return "unauth"
+            if set(ctx["scopes"]) <= set(t["scopes"]):
+                return "allow"
+            ctx["insufficient_scope"] = True
+            return "forbid"
+        c = next((c for c in bundle if c["kind"] == scheme), None)
+        if not c or not c["valid"]:
+            return "unauth"
+        return "allow" if self.allowed(c, ctx["allow"]) else "forbid"
+
+    def decide(self, e, bundle, ctx):
+        if isinstance(e, str):
+            return self.decide_leaf(e, bundle, ctx)
+        rs = [self.decide(x, bundle, ctx) for x in e[1]]
+        if e[0] == "oneOf":
+            return "allow" if "allow" in rs else "forbid" if "forbid" in rs else "unauth"
+        return "unauth" if "unauth" in rs else "forbid" if "forbid" in rs else "allow"
+
+    # -- case generation
+    def cases(self, e, ctx):
+        """-> {'good': [bundle], 'forbid': [...], 'wrong': [...]} where a
+        bundle is a list of credential items."""
+        if isinstance(e, str):
+            scheme, _, iss = e.partition(":")
+            if scheme in ("bearer", "oauth2"):
+                names = [iss] if iss else sorted(self.issuers)
+                need = ctx["scopes"]
+                lacking = [s for s in need[1:]] + ["unrelated:scope"]
+                good = [[self.token_item(n, need)] for n in names]
+                forbid = [[self.token_item(n, lacking)] for n in names]
+                n = names[0]
+                wrong = [[self.token_item(n, need, why=w)]
+                         for w in ("signed by another key", "expired", "wrong audience")]
+                for other in sorted(self.issuers):
+                    if iss and other != iss:
+                        wrong.append([self.token_item(other, need)])  # valid, other issuer
+                return {"good": good, "forbid": forbid, "wrong": wrong}
+            items, wrong = self.identities(scheme)
+            return {"good": [[i] for i in items if self.allowed(i, ctx["allow"])],
+                    "forbid": [[i] for i in items if not self.allowed(i, ctx["allow"])],
+                    "wrong": [[w] for w in wrong]}
+        subs = [self.cases(x, ctx) for x in e[1]]
+        if e[0] == "oneOf":
+            return {k: [b for s in subs for b in s[k]] for k in ("good", "forbid", "wrong")}
+        if not all(s["good"] for s in subs):
+            return {"good": [], "forbid": [], "wrong": []}
+        base = [s["good"][0] for s in subs]
+
+        def with_part(i, part):
+            return [c for j, b in enumerate(base) for c in (part if j == i else b)]
+
+        out = {"good": [with_part(0, base[0])], "forbid": [], "wrong": []}
+        for i, s in enumerate(subs):
+            out["good"] += [with_part(i, g) for g in s["good"][1:]]
+            out["forbid"] += [with_part(i, f) for f in s["forbid"]]
+            out["wrong"] += [with_part(i, w) for w in s["wrong"]]
+            out["wrong"].append(with_part(i, []))  # that part missing
+        return out
+
+    # -- payloads
+    def sample(self, schema):
+        if not schema:
+            return None
+        t = schema.get("type")
+        if "enum" in schema:
+            return schema["enum"][0]
+        if t == "boolean":
+            return True
+        if t in ("integer", "number"):
+            lo, hi = schema.get("minimum", 0), schema.get("maximum", 100)
+            v = max(lo, min(hi, 42))
+            return int(v) if t == "integer" else float(v)
+        if t == "string":
+            return "conformance"
+        if t == "object":
+            props = schema.get("properties", {})
+            return {k: self.sample(props[k]) for k in schema.get("required", [])}
+        if t == "array":
+            return []
+        return None
+
+    def device_td(self, thing):
+        sec = self.conf[("thing", thing)]
+        path = os.path.join(os.path.dirname(self.cat["config"]), "things", sec["td"])
+        return json.load(open(path))
+
+    def stream_trigger(self, thing, kind, aff):
+        """A function that makes the device produce an event/change."""
+        dev = self.device_td(thing)
+        base = dev["base"]
+        state = {"n": 0, "next": 0.0}
+
+        def fire():
+            now = time.monotonic()
+            if now < state["next"]:
+                return
+            state["next"] = now + 0.3
+            state["n"] += 1
+            try:
+                if kind == "events":
+                    url = urllib.parse.urljoin(base, f"_trigger/{aff}")
+                    req = urllib.request.Request(url, data=b"", method="POST")
+                else:
+                    schema = dev["properties"][aff]
+                    if schema.get("type") == "boolean":
+                        v = state["n"] % 2 == 0
+                    else:
+                        v = 10 + state["n"] % 50
+                    url = urllib.parse.urljoin(base, f"properties/{aff}")
+                    req = urllib.request.Request(url, data=json.dumps(v).encode(), method="PUT",
+                                                 headers={"Content-Type": "application/json"})
+                NOPROXY.open(req, timeout=2).read()
+            except OSError:
+                pass
+        writable = kind == "events" or not dev["properties"].get(aff, {}).get("readOnly")
+        return fire if writable else None
+
+    # -- one form
+    def walk_form(self, thing, kind, aff, aschema, form):
+        op = form["op"]
+        ops = op if isinstance(op, list) else [op]
+        label = f"{thing}/{aff or '(thing)'} {'/'.join(ops)}"
+        sec = self.conf[("thing", thing)]
+        href = form["href"]
+        if not check(href.startswith(self.gw + "/things/"), f"{label}: href {href} is the gateway's"):
+            return
+        method = form.get("htv:methodName", "GET")
+        sse = form.get("subprotocol") == "sse"
+        names = form.get("security", self.td["security"])
+        e = self.td_expr(names)
+        cexpr = lookup(sec, "security", aff, ops[0])
+        check(cexpr is not None and parse_expr(cexpr) == e,
+              f"{label}: TD security {expr_text(e)} is the config's ({cexpr})")
+        allow = lookup(sec, "allow", aff, ops[0])
+        cscopes = lookup(sec, "scopes", aff, ops[0])
+        cscopes = cscopes.split() if cscopes else [f"{thing}:{DEFAULT_SCOPE[ops[0]]}"]
+        token_form = any(x.split(":")[0] in ("bearer", "oauth2") for x in leaves(e))
+        if token_form:
+            check(sorted(form.get("scopes", [])) == sorted(cscopes),
+                  f"{label}: form scopes {form.get('scopes')} are the config's {cscopes}")
+        ctx0 = {"allow": allow, "scopes": form.get("scopes") or cscopes}
+        cs = self.cases(e, ctx0)
+        body = None
+        if "writeproperty" in ops:
+            body = self.sample(aschema)
+        elif "invokeaction" in ops and aschema.get("input"):
+            body = self.sample(aschema["input"])
+        ctype = form.get("contentType", "application/json")
+        want_ch = {CHALLENGE_NAME[x.split(":")[0]] for x in leaves(e)}
+        trigger = self.stream_trigger(thing, kind, aff) if sse else None
+
+        seen = {"none": 0, "wrong": 0, "forbid": 0, "good": 0}
+        plan = [("none", [])] + [(k, b) for k in ("wrong", "forbid", "good") for b in cs[k]]
+        for cat, bundle in plan:
+            ctx = dict(ctx0)
+            verdict = self.decide(e, bundle, ctx)
+            expect = {"none": "unauth", "wrong": "unauth", "forbid": "forbid",
+                      "good": "allow"}[cat]
+            desc = ", ".join(self.describe(c) for c in bundle) or "no credentials"
+            if verdict != expect:
+                fail(f"{label}: test design: {desc} is '{verdict}', meant as '{cat}'")
+                continue
+            try:
+                st, hd, rb = self.client.request(method, href, bundle, body=body, ctype=ctype,
+                                                 apikey_header=self.apikey_header, sse=sse,
+                                                 on_stream=trigger)
+            except (OSError, http.client.HTTPException) as ex:
+                fail(f"{label} [{desc}]: request failed: {ex!r}")
+                continue
+            good = self.check_answer(label, desc, cat, st, hd, rb, bundle, ctx, want_ch, sse,
+                                     trigger, ops, aschema)
+            if good:
+                seen[cat] += 1
+        for cat, n in seen.items():
+            check(n > 0, f"{label}: covered '{cat}' ({n} case(s))")
+        COUNTS[thing] = COUNTS.get(thing, 0) + 1
+
+    def describe(self, c):
+        if c["kind"] == "basic":
+            return f"basic {c['user']}" + ("" if c["valid"] else f" ({c['why']})")
+        if c["kind"] == "apikey":
+            return f"apikey {c.get('name', '?')}" + ("" if c["valid"] else f" ({c['why']})")
+        if c["kind"] == "cert":
+            return f"cert {os.path.basename(c['crt'])}"
+        return f"token {c['issuer']} [{' '.join(c['scopes'])}] ({c['why']})"
+
+    def check_answer(self, label, desc, cat, st, hd, rb, bundle, ctx, want_ch, sse, trigger,
+                     ops, aschema):
+        name = f"{label} [{desc}]"
+        leaked = [s for s in self.secrets + [c.get("token", "") for c in bundle]
+                  if s and (s.encode() in rb or s in str(hd))]
+        if leaked:
+            fail(f"{name}: a secret is echoed in the answer")
+            return False
+        if cat in ("none", "wrong"):
+            if not check(st == 401, f"{name}: 401 (got {st})"):
+                return False
+            ch = challenges(hd)
+            if not check(want_ch <= set(ch), f"{name}: challenges {sorted(want_ch)} "
+                         f"(got {sorted(ch)})"):
+                return False
+            if "Basic" in ch and not check('realm="wotgw-test"' in ch["Basic"],
+                                           f"{name}: Basic challenge has the realm"):
+                return False
+            if "Bearer" in ch:
+                inv = 'error="invalid_token"' in ch["Bearer"]
+                if not check(inv == bool(ctx.get("token_refused")),
+                             f"{name}: Bearer error=\"invalid_token\" "
+                             f"{'present' if ctx.get('token_refused') else 'absent'}"):
+                    return False
+            return self.check_problem(name, st, hd, rb)
+        if cat == "forbid":
+            if not check(st == 403, f"{name}: 403 (got {st})"):
+                return False
+            if ctx.get("insufficient_scope"):
+                ch = challenges(hd)
+                if not check('error="insufficient_scope"' in ch.get("Bearer", ""),
+                             f"{name}: Bearer error=\"insufficient_scope\""):
+                    return False
+            return self.check_problem(name, st, hd, rb)
+        # good
+        if sse:
+            ctype = hd.get("Content-Type", "")
+            if not check(st == 200 and ctype.startswith("text/event-stream"),
+                         f"{name}: 200 text/event-stream (got {st} {ctype})"):
+                return False
+            if trigger:
+                return check(b"data:" in rb, f"{name}: the first event arrived ({rb[:60]!r})")
+            return True
+        if not check(200 <= st < 300, f"{name}: success (got {st} {rb[:100]!r})"):
+            return False
+        if "readproperty" in ops:
+            try:
+                v = json.loads(rb)
+            except ValueError:
+                return check(False, f"{name}: JSON value")
+            t = aschema.get("type")
+            py = {"boolean": bool, "integer": int, "number": (int, float), "string": str,
+                  "object": dict, "array": list}.get(t)
+            return check(py is None or (isinstance(v, py) and not (t != "boolean" and
+                                                                   isinstance(v, bool))),
+                         f"{name}: value {v!r} is a {t}")
+        if "readallproperties" in ops:
+            try:
+                return check(isinstance(json.loads(rb), dict), f"{name}: a JSON object")
+            except ValueError:
+                return check(False, f"{name}: a JSON object")
+        return True
+
+    def check_problem(self, name, st, hd, rb):
+        ctype = hd.get("Content-Type", "")
+        try:
+            p = json.loads(rb)
+        except ValueError:
+            p = None
+        return check(ctype.startswith("application/problem+json") and isinstance(p, dict)
+                     and p.get("status") == st,
+                     f"{name}: RFC 9457 problem body with status {st}")
+
+    # -- TDs
+    def fetch_tds(self):
+        """GET /things with every single credential; GET /things/{t} of each
+        thing seen, with a credential that lists it."""
+        singles = []
+        for s in ("basic", "apikey", "cert"):
+            singles += [[i] for i in self.identities(s)[0]]
+        all_scopes = []
+        for t in self.cat["things"]:
+            all_scopes += [f"{t}:{x}" for x in ("read", "write", "invoke", "subscribe")]
+        for (typ, name), sec in self.conf.items():
+            if typ == "thing":
+                all_scopes += [v for k, v in sec.items() if k.startswith("scopes")]
+        for n in sorted(self.issuers):
+            singles.append([self.token_item(n, " ".join(all_scopes).split())])
+        seen = {}
+        for b in singles:
+            st, hd, rb = self.client.request("GET", self.gw + "/things", b)
+            if st != 200:
+                fail(f"GET /things [{self.describe(b[0])}]: 200 (got {st})")
+                continue
+            ctype = hd.get("Content-Type", "")
+            check(ctype.split(";")[0] in ("application/td+json", "application/ld+json",
+                                          "application/json"),
+                  f"GET /things [{self.describe(b[0])}]: a TD listing ({ctype})")
+            try:
+                lst = json.loads(rb)
+            except ValueError:
+                fail(f"GET /things [{self.describe(b[0])}]: JSON")
+                continue
+            for td in lst if isinstance(lst, list) else []:
+                m = re.search(r"/things/([^/]+)/", json.dumps(td.get("forms", [])) + json.dumps(
+                    td.get("properties", {})) + json.dumps(td.get("actions", {})) + json.dumps(
+                    td.get("events", {})))
+                if m:
+                    seen.setdefault(urllib.parse.unquote(m.group(1)), b)
+        check(sorted(seen) == sorted(self.cat["things"]),
+              f"the listings together name every configured thing ({sorted(seen)})")
+        tds = {}
+        for t, b in sorted(seen.items()):
+            st, hd, rb = self.client.request("GET", f"{self.gw}/things/{t}", b)
+            if not check(st == 200, f"GET /things/{t} [{self.describe(b[0])}]: 200 (got {st})"):
+                continue
+            tds[t] = json.loads(rb)
+            dev = self.cat["device"].split("//", 1)[1]
+            check(dev not in rb.decode(), f"TD of {t}: no device address ({dev})")
+            st, hd, rb = self.client.request("GET", f"{self.gw}/things/{t}")
+            check(st == 401, f"GET /things/{t} without credentials: 401 (got {st})")
+            self.check_problem(f"GET /things/{t} without credentials", st, hd, rb)
+        # mallory authenticates but may do nothing anywhere: sees nothing
+        mal = [i for i in self.identities("basic")[0] if i["user"] == self.cat["nobody"]]
+        st, hd, rb = self.client.request("GET", self.gw + "/things", mal)
+        check(st == 200 and json.loads(rb or b"null") == [],
+              f"GET /things as {self.cat['nobody']} (allowed nothing): 200 [] (got {st} {rb[:80]!r})")
+        for t in self.cat["things"]:
+            st, _, _ = self.client.request("GET", f"{self.gw}/things/{t}", mal)
+            check(st == 404, f"GET /things/{t} as {self.cat['nobody']}: 404 (got {st})")
+        return tds
+
+    def unexposed(self, tds):
+        """Forms the config leaves unexposed: absent from the TD, and their URL
+        answers 404/405 to credentials that authenticate."""
+        alice = [i for i in self.identities("basic")[0] if i["user"] == self.cat["authenticated"]]
+        paths = {"readproperty": ("GET", "properties/{}"), "writeproperty": ("PUT",
+                                                                             "properties/{}"),
+                 "observeproperty": ("GET", "properties/{}/observe"),
+                 "invokeaction": ("POST", "actions/{}"), "subscribeevent": ("GET", "events/{}"),
+                 "readallproperties": ("GET", "properties")}
+        for spec in self.cat["unexposed"]:
+            thing, aff, op = spec.split(":")
+            td = tds.get(thing, {})
+            present = []
+            for k in ("properties", "actions", "events"):
+                a = td.get(k, {}).get(aff) if aff else None
+                if a:
+                    present += [f for f in a.get("forms", []) if op in (
+                        f["op"] if isinstance(f["op"], list) else [f["op"]])]
+            if not aff:
+                present += [f for f in td.get("forms", []) if op in (
+                    f["op"] if isinstance(f["op"], list) else [f["op"]])]
+            check(td and not present, f"unexposed {spec}: absent from the exposed TD")
+            method, p = paths[op]
+            url = f"{self.gw}/things/{thing}/" + p.format(urllib.parse.quote(aff or "", safe=""))
+            body = json.dumps(1).encode() if method in ("PUT", "POST") else None
+            st, hd, rb = self.client.request(method, url, alice, body=body)
+            check(st in (404, 405), f"unexposed {spec}: {method} {url[len(self.gw):]} "
+                  f"answers 404/405 (got {st})")
+            if st == 405:
+                check(hd.get("Allow") is not None, f"unexposed {spec}: 405 with Allow")
+
+    def run(self):
+        tds = self.fetch_tds()
+        for thing in sorted(tds):
+            self.td = tds[thing]
+            for d in self.td.get("securityDefinitions", {}).values():
+                if d.get("scheme") == "apikey" and d.get("name"):
+                    self.apikey_header = d["name"]
+            for k in ("properties", "actions", "events"):
+                for aff, a in sorted(self.td.get(k, {}).items()):
+                    for f in a.get("forms", []):
+                        self.walk_form(thing, k, aff, a, f)
+            for f in self.td.get("forms", []):
+                self.walk_form(thing, None, None, {}, f)
+        self.unexposed(tds)
+        total = sum(COUNTS.values())
+        print(f"# forms walked: {total} {json.dumps(COUNTS, sort_keys=True)}")
+        check(total == self.cat["expect_forms"],
+              f"walked {total} forms, expected {self.cat['expect_forms']}")
+        for t, n in sorted(self.cat.get("expect_per_thing", {}).items()):
+            check(COUNTS.get(t, 0) == n, f"walked {COUNTS.get(t, 0)} forms of {t}, expected {n}")
+
+
+def main():
+    cat = json.load(open(sys.argv[1]))
+    Walk(cat).run()
+    print(f"# conformance: {FAILS} failed")
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

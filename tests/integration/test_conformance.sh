@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# TD-driven conformance: the exposed TD is the contract. For every form of
+# every exposed TD (fetched from the running gateway), no credentials,
+# wrong credentials, valid credentials without the right user or scope, and
+# valid credentials give 401, 401, 403 and success (conformance.py does the
+# walk). The config mixes basic with groups, apikey, bearer:ISSUER with
+# default scopes and a scopes.AFF override, bearer of any issuer, oauth2,
+# cert, oneOf and allOf combinations, per-affordance and per-operation
+# overrides and forms left unexposed.
+source tests/integration/lib.sh "$@"
+source tests/integration/gwenv.sh
+
+gw_pki || { fail "test PKI"; finish; }
+gw_device --event-interval-ms 0 || { fail "simulated device starts"; finish; }
+# a second exposed lamp on the same device, under its own id
+jq '.id = "urn:dev:wotgw-sim:hall-lamp" | .title = "Hall lamp"' "$T/things/lamp.td.json" \
+    > "$T/things/hall.td.json"
+
+# ---- consumers ----------------------------------------------------------------------
+PW_ALICE='Alice-Conformance-1'
+PW_BOB='Bob-Conformance-2'
+PW_MALLORY='Mallory-Conformance-3'
+gw_user alice "$PW_ALICE" family
+gw_user bob "$PW_BOB" guests
+gw_user mallory "$PW_MALLORY" outsiders
+K_HEAT=$(gw_apikey heating-controller)
+K_PANEL=$(gw_apikey panel family)
+K_INTRUDER=$(gw_apikey intruder outsiders)
+echo "cn:client1 maintenance" > "$T/cert-identities"
+gw_issuer idp ec
+gw_issuer other ed25519
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/issuers/idp-rogue.pem" 2>/dev/null
+openssl genpkey -algorithm ED25519 -out "$T/issuers/other-rogue.pem" 2>/dev/null
+
+# ---- policy ---------------------------------------------------------------------------
+{
+    gw_conf
+    cat <<'EOF'
+[thing lamp]
+td = lamp.td.json
+security = basic | bearer:idp
+allow = group:family
+allow.readproperty = group:family group:guests
+security.toggle = bearer:idp
+scopes.toggle = lamp:switch
+security.overheated = basic | bearer:idp | cert
+allow.overheated = group:family user:maintenance
+security.readallproperties = basic | bearer:idp
+security.brightness.writeproperty = apikey & cert
+allow.brightness.writeproperty = user:panel user:dashboard
+
+[thing thermometer]
+td = thermometer.td.json
+security = apikey | cert
+allow = user:heating-controller user:dashboard
+security.unit = oauth2:other
+security.readallproperties = apikey | cert
+
+[thing hall]
+td = hall.td.json
+security.readproperty = bearer
+scopes.brightness.readproperty = hall:read hall:brightness
+security.on.writeproperty = basic
+allow.on.writeproperty = user:alice
+security.toggle = apikey
+allow.toggle = group:family
+EOF
+} > "$T/wotgw.conf"
+
+# Forms the policy exposes, counted by hand from the device TDs of
+# tests/sim and the policy above (an empty or partial walk fails):
+#   lamp: on r/w/observe, brightness r/w/observe, toggle, overheated,
+#         readallproperties                                      = 9
+#   thermometer: temperature r/observe, unit r, readallproperties = 4
+#   hall: on r/w, brightness r, toggle                            = 4
+# Unexposed (absent from the TD, URL answers 404/405): hall's brightness
+# write, observe of on and brightness, overheated, readallproperties.
+jq -n \
+    --arg root "$ROOT" --arg gw "$GW_URL" --arg ca "$PKI/ca.crt" --arg conf "$T/wotgw.conf" \
+    --arg aud "$GW_AUD" --arg dev "$DEV_URL" --arg T "$T" \
+    --arg pa "$PW_ALICE" --arg pb "$PW_BOB" --arg pm "$PW_MALLORY" \
+    --arg kh "$K_HEAT" --arg kp "$K_PANEL" --arg ki "$K_INTRUDER" '
+{
+  root: $root, gateway: $gw, ca: $ca, config: $conf, audience: $aud, device: $dev,
+  things: ["lamp", "thermometer", "hall"],
+  expect_forms: 17,
+  expect_per_thing: {lamp: 9, thermometer: 4, hall: 4},
+  nobody: "mallory", authenticated: "alice",
+  unexposed: ["hall:brightness:writeproperty", "hall:on:observeproperty",
+              "hall:brightness:observeproperty", "hall:overheated:subscribeevent",
+              "hall::readallproperties"],
+  basic: [
+    {user: "alice", password: $pa, groups: ["family"]},
+    {user: "bob", password: $pb, groups: ["guests"]},
+    {user: "mallory", password: $pm, groups: ["outsiders"]}],
+  apikey: [
+    {name: "heating-controller", key: $kh, groups: []},
+    {name: "panel", key: $kp, groups: ["family"]},
+    {name: "intruder", key: $ki, groups: ["outsiders"]}],
+  cert: [
+    {crt: "\($T)/pki/client1.crt", key: "\($T)/pki/client1.key", principal: "maintenance", groups: []},
+    {crt: "\($T)/pki/dashboard.crt", key: "\($T)/pki/dashboard.key", principal: "dashboard", groups: []}],
+  rogue_cert: {crt: "\($T)/pki/rogue-client.crt", key: "\($T)/pki/rogue-client.key"},
+  issuers: {
+    idp: {key: "\($T)/issuers/idp.pem", rogue: "\($T)/issuers/idp-rogue.pem", kid: "idp-1",
+          iss: "https://idp.test", authorization: "https://idp.test/authorize",
+          token: "https://idp.test/token"},
+    other: {key: "\($T)/issuers/other.pem", rogue: "\($T)/issuers/other-rogue.pem", kid: "other-1",
+          iss: "https://other.test", authorization: "https://other.test/authorize",
+          token: "https://other.test/token"}}
+}' > "$T/catalog.json"
+
+gw_start "$T/wotgw.conf" || { fail "gateway starts"; finish; }
+ok "gateway up on $GW_URL in front of the device on $DEV_URL"
+
+python3 tests/integration/conformance.py "$T/catalog.json" > "$T/conformance.out" 2>&1
+rc=$?
+grep -v '^ok - ' "$T/conformance.out"
+n_ok=$(grep -c '^ok - ' "$T/conformance.out")
+echo "# conformance.py: $n_ok checks passed"
+check "conformance walk: every form gives 401/401/403/success as its TD says" [ $rc -eq 0 ]
+check "conformance walk ran at least 300 checks ($n_ok)" [ "$n_ok" -ge 300 ]
+
+check "daemon still running after the walk" kill -0 "$GW_PID"
+gw_stop; rc=$?
+check "SIGTERM: exit 0 (no leak under ASan)" [ $rc -eq 0 ]
+check "no secret in the daemon log" bash -c '! grep -qF -e "$1" -e "$2" -e "$3" -e "$4" -e "$5" "$6"' _ \
+    "$PW_ALICE" "$PW_BOB" "$PW_MALLORY" "$K_PANEL" "$K_HEAT" "$GW_LOG"
+finish

@@ -1,0 +1,108 @@
+// client.mjs - node-wot's HTTP client consumes an exposed TD through wotgw
+// (tests/integration/test_nodewot.sh).
+//
+//   node client.mjs GATEWAY_URL THING CREDENTIALS_JSON [WRONG_CREDENTIALS_JSON]
+//
+// CREDENTIALS_JSON is what servient.addCredentials() stores for the TD's id:
+// {"username": ..., "password": ...} for basic, {"token": ...} for bearer.
+// The test CA is trusted through NODE_EXTRA_CA_CERTS. The TD itself is
+// fetched with the same credentials (TDs are not public), then node-wot
+// reads, writes and invokes through the forms of the exposed TD. Prints
+// "ok - ..." / "not ok - ..." lines; exit status 1 on any failure.
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const { Servient } = require("@node-wot/core");
+const { HttpsClientFactory } = require("@node-wot/binding-http");
+
+const [gw, thingName, credJson, wrongJson] = process.argv.slice(2);
+const cred = JSON.parse(credJson);
+let fails = 0;
+const ok = (m) => console.log(`ok - ${m}`);
+const notOk = (m) => {
+  fails++;
+  console.log(`not ok - ${m}`);
+};
+const check = (cond, m) => (cond ? ok(m) : notOk(m));
+const label = `${thingName} (${cred.token ? "bearer" : "basic"})`;
+
+function authHeader(c) {
+  if (c.token) return `Bearer ${c.token}`;
+  return "Basic " + Buffer.from(`${c.username}:${c.password}`).toString("base64");
+}
+
+async function consume(td, c) {
+  const servient = new Servient();
+  servient.addClientFactory(new HttpsClientFactory());
+  const wot = await servient.start();
+  servient.addCredentials({ [td.id]: c });
+  return { servient, thing: await wot.consume(td) };
+}
+
+async function read(thing, name) {
+  return (await thing.readProperty(name)).value();
+}
+
+async function main() {
+  const res = await fetch(`${gw}/things/${encodeURIComponent(thingName)}`, {
+    headers: { Authorization: authHeader(cred), Accept: "application/td+json" },
+  });
+  check(res.status === 200, `${label}: GET /things/${thingName} with credentials: 200 (${res.status})`);
+  if (res.status !== 200) return;
+  const td = await res.json();
+  check(typeof td.id === "string" && td.properties?.on && td.actions?.toggle,
+    `${label}: the exposed TD has id, property on, action toggle`);
+  const hrefs = JSON.stringify(td).match(/"href":"[^"]*"/g) || [];
+  check(hrefs.length > 0 && hrefs.every((h) => h.startsWith(`"href":"${gw}/things/`)),
+    `${label}: every form points at the gateway`);
+
+  const { servient, thing } = await consume(td, cred);
+  try {
+    check(thing.getThingDescription().id === td.id, `${label}: consumed`);
+
+    await thing.writeProperty("brightness", 37);
+    let v = await read(thing, "brightness");
+    check(v === 37, `${label}: writeProperty(brightness, 37) then readProperty: ${v}`);
+    await thing.writeProperty("brightness", 81);
+    v = await read(thing, "brightness");
+    check(v === 81, `${label}: writeProperty(brightness, 81) then readProperty: ${v}`);
+
+    await thing.writeProperty("on", false);
+    v = await read(thing, "on");
+    check(v === false, `${label}: writeProperty(on, false) then readProperty: ${v}`);
+
+    const out = await (await thing.invokeAction("toggle")).value();
+    check(out && out.on === true, `${label}: invokeAction(toggle) answers {"on": true}: ${JSON.stringify(out)}`);
+    v = await read(thing, "on");
+    check(v === true, `${label}: after toggle readProperty(on): ${v}`);
+    const out2 = await (await thing.invokeAction("toggle")).value();
+    check(out2 && out2.on === false, `${label}: toggle again answers {"on": false}: ${JSON.stringify(out2)}`);
+
+    if (td.forms?.some((f) => f.op === "readallproperties" || f.op?.includes?.("readallproperties"))) {
+      const all = await thing.readAllProperties();
+      const on = await all.get("on")?.value();
+      const br = await all.get("brightness")?.value();
+      check(on === false && br === 81, `${label}: readAllProperties: on=${on} brightness=${br}`);
+    }
+  } catch (e) {
+    notOk(`${label}: node-wot interaction failed: ${e.message}`);
+  } finally {
+    await servient.shutdown();
+  }
+
+  if (wrongJson) {
+    const bad = await consume(td, JSON.parse(wrongJson));
+    try {
+      await read(bad.thing, "on");
+      notOk(`${label}: wrong credentials are refused`);
+    } catch (e) {
+      check(/Client error/.test(e.message), `${label}: wrong credentials are refused (${e.message})`);
+    } finally {
+      await bad.servient.shutdown();
+    }
+  }
+}
+
+main()
+  .catch((e) => notOk(`${label}: ${e.stack || e}`))
+  .finally(() => process.exit(fails ? 1 : 0));
