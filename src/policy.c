@@ -19,6 +19,7 @@
 
 #include "auth/apikeys.h"
 #include "auth/certmap.h"
+#include "auth/credcache.h"
 #include "auth/jwt.h"
 #include "auth/users.h"
 
@@ -1053,16 +1054,16 @@ static void principal_append(char *buf, size_t cap, const char *s)
     buf[pos + n] = '\0';
 }
 
-/* The password check. CACHE: a later change keeps a small cache of
- * verified (user, hash of password) pairs here, keyed by a keyed hash of
- * the credentials, so that crypt_r runs once per user and password. */
+/* The password check. With env->credcache, a (user, password) pair
+ * verified less than CREDCACHE_PASSWORD_TTL_S ago is found by its keyed
+ * digest and crypt_r runs once per user and password (credcache.h). */
 static bool basic_check(const struct policy_env *env, const char *user, const char *pass,
                         size_t pass_len, const struct user **u)
 {
     *u = NULL;
     if (!env->users || !pass)
         return false;
-    return users_verify(env->users, user, pass, pass_len, u);
+    return credcache_users_verify(env->credcache, env->users, user, pass, pass_len, env->now, u);
 }
 
 static const struct ident_memo *ident_auth(struct dctx *c, enum sec_kind kind)
@@ -1171,8 +1172,9 @@ static void token_verify(struct dctx *c, const char *issuer, struct token_memo *
     *t = (struct token_memo){.issuer = issuer, .st = ST_MISSING, .reason = "no credentials"};
     if (!cr->bearer)
         return;
-    enum jwt_error e = jwt_verify(env->issuers, env->n_issuers, issuer, cr->bearer, cr->bearer_len,
-                                  env->max_token_size, env->now, &t->claims, &t->which);
+    enum jwt_error e = credcache_jwt_verify(env->credcache, env->issuers, env->n_issuers, issuer,
+                                            cr->bearer, cr->bearer_len, env->max_token_size,
+                                            env->now, &t->claims, &t->which);
     if (e != JWT_OK || !t->which || !t->claims.sub) {
         t->st = ST_FAIL;
         t->reason = e != JWT_OK ? jwt_error_str(e) : "token without subject";

@@ -67,6 +67,7 @@ struct users;
 struct apikeys;
 struct certmap;
 struct jwt_issuer;
+struct credcache;
 
 enum sec_kind {
     SEC_NOSEC,
@@ -130,6 +131,11 @@ struct policy_env {
     size_t n_issuers;
     size_t max_token_size;
     int64_t now; /* seconds since the epoch */
+    /* Verified passwords and tokens (credcache.h); may be NULL: every
+     * credential is verified in full. The one mutable thing a decision
+     * touches: a hit skips crypt_r or the signature check, a verified
+     * miss is inserted. */
+    struct credcache *credcache;
 };
 
 enum policy_verdict {
@@ -153,7 +159,8 @@ struct policy_decision {
 
 /* Decides one interaction. Never fails: a malformed credential is a deny
  * (401 with cred->malformed as the reason). Allocates nothing itself;
- * jwt_verify allocates the claims, freed before returning. The challenge
+ * jwt_verify allocates the claims, freed before returning (and the
+ * credential cache, when env has one, its entries). The challenge
  * is set on 401 only and never holds nosec. */
 void policy_decide(const struct policy_env *env, const struct policy_thing *pt, const char *aff,
                    enum wot_op op, const struct credentials *cred, struct policy_decision *out);

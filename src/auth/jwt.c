@@ -683,6 +683,49 @@ void jwt_claims_free(struct jwt_claims *c)
     *c = (struct jwt_claims){0};
 }
 
+int jwt_claims_copy(const struct jwt_claims *c, struct jwt_claims *out)
+{
+    size_t n = 0;
+    *out = (struct jwt_claims){.exp = c->exp, .nbf = c->nbf, .iat = c->iat};
+    while (c->scopes && c->scopes[n])
+        n++;
+    out->sub = c->sub ? strdup(c->sub) : NULL;
+    out->iss = c->iss ? strdup(c->iss) : NULL;
+    out->client_id = c->client_id ? strdup(c->client_id) : NULL;
+    out->scopes = c->scopes ? calloc(n + 1, sizeof(*out->scopes)) : NULL;
+    if ((c->sub && !out->sub) || (c->iss && !out->iss) || (c->client_id && !out->client_id) ||
+        (c->scopes && !out->scopes))
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        if (!(out->scopes[i] = strdup(c->scopes[i])))
+            goto fail;
+    return 0;
+fail:
+    jwt_claims_free(out);
+    return -ENOMEM;
+}
+
+/* The time-dependent part of the claim checks, shared by
+ * claims_check_json() and jwt_claims_check_time(). */
+static enum jwt_error time_check(const struct issuer_conf *conf, int64_t exp, int64_t nbf,
+                                 int64_t now)
+{
+    int64_t leeway = conf->leeway_s > JWT_MAX_LEEWAY_S ? JWT_MAX_LEEWAY_S : (int64_t)conf->leeway_s;
+    if (now >= exp + leeway)
+        return JWT_EXPIRED;
+    if (nbf && now + leeway < nbf)
+        return JWT_NOT_YET_VALID;
+    return JWT_OK;
+}
+
+enum jwt_error jwt_claims_check_time(const struct issuer_conf *conf, const struct jwt_claims *c,
+                                     int64_t now)
+{
+    if (!conf || !c)
+        return JWT_MALFORMED;
+    return time_check(conf, c->exp, c->nbf, now);
+}
+
 /* A NumericDate: integer or finite real in [0, JWT_MAX_NUMERIC_DATE].
  * round_up: ceil for reals (nbf), else floor. */
 static bool numeric_date(const json_t *v, bool round_up, int64_t *out)
@@ -779,11 +822,8 @@ static enum jwt_error claims_check_json(const struct issuer_conf *conf, const js
         return JWT_MALFORMED;
     if ((v = json_object_get(p, "iat")) && !numeric_date(v, false, &iat))
         return JWT_MALFORMED;
-    int64_t leeway = conf->leeway_s > JWT_MAX_LEEWAY_S ? JWT_MAX_LEEWAY_S : (int64_t)conf->leeway_s;
-    if (now >= exp + leeway)
-        return JWT_EXPIRED;
-    if (nbf && now + leeway < nbf)
-        return JWT_NOT_YET_VALID;
+    if ((e = time_check(conf, exp, nbf, now)) != JWT_OK)
+        return e;
 
     /* aud: a string or an array of strings, one of them ours */
     bool aud_ok = false;
@@ -923,6 +963,16 @@ enum jwt_error jwt_verify(const struct jwt_issuer *const *issuers, size_t n_issu
                           const char *only_issuer, const char *tok, size_t len, size_t max_len,
                           int64_t now, struct jwt_claims *claims, const struct jwt_issuer **which)
 {
+    return jwt_verify_payload(issuers, n_issuers, only_issuer, tok, len, max_len, now, claims,
+                              which, NULL, NULL);
+}
+
+enum jwt_error jwt_verify_payload(const struct jwt_issuer *const *issuers, size_t n_issuers,
+                                  const char *only_issuer, const char *tok, size_t len,
+                                  size_t max_len, int64_t now, struct jwt_claims *claims,
+                                  const struct jwt_issuer **which, uint8_t **payload_out,
+                                  size_t *payload_len)
+{
     struct jws j = {0};
     uint8_t *payload = NULL;
     size_t pn = 0;
@@ -935,7 +985,11 @@ enum jwt_error jwt_verify(const struct jwt_issuer *const *issuers, size_t n_issu
         *claims = (struct jwt_claims){0};
     if (which)
         *which = NULL;
-    if (!claims || !tok)
+    if (payload_out)
+        *payload_out = NULL;
+    if (payload_len)
+        *payload_len = 0;
+    if (!claims || !tok || (payload_out && !payload_len))
         return JWT_MALFORMED;
     /* size first, before any decoding */
     if (max_len == 0)
@@ -982,6 +1036,11 @@ enum jwt_error jwt_verify(const struct jwt_issuer *const *issuers, size_t n_issu
     e = claims_check_json(is->conf, p, now, claims);
     if (e == JWT_OK && which)
         *which = is;
+    if (e == JWT_OK && payload_out) {
+        *payload_out = payload; /* verified: handed to the caller */
+        *payload_len = pn;
+        payload = NULL;
+    }
 out:
     json_decref(p);
     free(payload);

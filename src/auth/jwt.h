@@ -126,7 +126,25 @@ enum jwt_error jws_verify_compact(const struct jwk *key, const char *tok, size_t
  * Duplicate member names are refused. Exposed for tests and fuzzing. */
 enum jwt_error jwt_claims_check(const struct issuer_conf *conf, const uint8_t *payload, size_t len,
                                 int64_t now, struct jwt_claims *claims);
+/* The time-dependent checks of jwt_claims_check() alone, on claims it
+ * returned earlier: JWT_EXPIRED when now >= exp + leeway (exp 0 counts as
+ * long expired), JWT_NOT_YET_VALID when now + leeway < nbf, else JWT_OK.
+ * Every other claim check depends only on the token and conf. The
+ * credential cache re-runs this on every hit. */
+enum jwt_error jwt_claims_check_time(const struct issuer_conf *conf, const struct jwt_claims *c,
+                                     int64_t now);
+/* A deep copy of c into out: 0, or -ENOMEM with out empty. */
+int jwt_claims_copy(const struct jwt_claims *c, struct jwt_claims *out);
 
 enum jwt_error jwt_verify(const struct jwt_issuer *const *issuers, size_t n_issuers,
                           const char *only_issuer, const char *tok, size_t len, size_t max_len,
                           int64_t now, struct jwt_claims *claims, const struct jwt_issuer **which);
+/* jwt_verify() that on JWT_OK also hands back the verified payload (the
+ * decoded JSON claims, caller frees) when payload is not NULL: what the
+ * credential cache keeps to re-run jwt_claims_check() later. On any error
+ * *payload is NULL and *payload_len 0. */
+enum jwt_error jwt_verify_payload(const struct jwt_issuer *const *issuers, size_t n_issuers,
+                                  const char *only_issuer, const char *tok, size_t len,
+                                  size_t max_len, int64_t now, struct jwt_claims *claims,
+                                  const struct jwt_issuer **which, uint8_t **payload,
+                                  size_t *payload_len);

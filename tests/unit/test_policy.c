@@ -3,6 +3,11 @@
  * scheme, combinations, precedence of overrides, deny by default,
  * policy_may_see, and that no secret reaches a reason or a principal.
  *
+ * Every test runs twice: without and with a credential cache
+ * (credcache.h) in the policy env; with the cache each decision is made
+ * twice and both must agree, so the second one (a cache hit where the
+ * first verified a credential) gives exactly the uncached answer.
+ *
  * JWTs are minted here with OpenSSL (Ed25519 keys generated at test time).
  */
 #define _GNU_SOURCE
@@ -21,6 +26,7 @@
 
 #include "auth/apikeys.h"
 #include "auth/certmap.h"
+#include "auth/credcache.h"
 #include "auth/jwt.h"
 #include "auth/users.h"
 #include "config.h"
@@ -42,6 +48,7 @@ static struct apikeys *g_apikeys;
 static struct certmap *g_certmap;
 static EVP_PKEY *g_idp_key, *g_other_key, *g_rogue_key;
 static char *g_idp_jwks, *g_other_jwks;
+static struct credcache *g_cache; /* the second pass only */
 
 static char *b64url(const void *p, size_t n)
 {
@@ -216,7 +223,10 @@ static void fx_load_td(struct fx *f, const char *td_rel, const char *body, bool 
             .n_issuers = f->conf->n_issuers,
             .max_token_size = 8192,
             .now = NOW,
+            .credcache = g_cache,
     };
+    /* a new configuration: like a reload, a new (empty) cache */
+    credcache_flush(g_cache);
 }
 
 static void fx_load(struct fx *f, const char *body)
@@ -283,6 +293,18 @@ static void decide(struct fx *f, const char *aff, enum wot_op op, const struct c
     assert_non_null(out->reason);
     assert_non_null(out->scopes);
     assert_true(memchr(out->principal, '\0', sizeof(out->principal)) != NULL);
+    if (f->env.credcache) {
+        struct policy_decision again;
+        memset(&again, 0x5a, sizeof(again));
+        policy_decide(&f->env, f->pt, aff, op, c, &again);
+        assert_int_equal(again.verdict, out->verdict);
+        assert_string_equal(again.reason, out->reason);
+        assert_string_equal(again.principal, out->principal);
+        assert_int_equal(again.challenge, out->challenge);
+        assert_int_equal(again.invalid_token, out->invalid_token);
+        assert_int_equal(again.insufficient_scope, out->insufficient_scope);
+        assert_ptr_equal(again.scopes, out->scopes);
+    }
 }
 
 static void assert_no_secret(const struct policy_decision *d, const char *secret)
@@ -1225,6 +1247,73 @@ static void test_no_secret_anywhere(void **state)
     free(tok);
 }
 
+static int group_setup_cached(void **state)
+{
+    assert_int_equal(credcache_new(0, &g_cache), 0);
+    return group_setup(state);
+}
+
+static int group_teardown_cached(void **state)
+{
+    credcache_free(g_cache);
+    g_cache = NULL;
+    return group_teardown(state);
+}
+
+/* With a cache: the password and the token are verified once, later
+ * decisions are hits; wrong credentials are never hits; an expired token
+ * is refused even though it was cached. */
+static void test_cache_hits(void **state)
+{
+    struct credcache *own = NULL;
+    struct credcache_stats st;
+    assert_int_equal(credcache_new(0, &own), 0);
+    struct fx f;
+    struct policy_decision d;
+    fx_load(&f, "security = basic | bearer:idp\nallow = group:family\n");
+    f.env.credcache = own;
+    struct credentials c = {
+            .basic_user = "alice", .basic_pass = ALICE_PW, .basic_pass_len = strlen(ALICE_PW)};
+    for (int i = 0; i < 5; i++) {
+        decide(&f, "on", WOT_OP_READPROPERTY, &c, &d);
+        assert_int_equal(d.verdict, POLICY_ALLOW);
+        assert_string_equal(d.principal, "alice");
+    }
+    credcache_get_stats(own, &st);
+    assert_int_equal(st.inserts, 1);
+    assert_true(st.hits >= 4);
+    struct credentials w = {
+            .basic_user = "alice", .basic_pass = BOB_PW, .basic_pass_len = strlen(BOB_PW)};
+    decide(&f, "on", WOT_OP_READPROPERTY, &w, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_UNAUTHENTICATED);
+    credcache_get_stats(own, &st);
+    assert_int_equal(st.inserts, 1);
+
+    char *tok = idp_token("svc", "lamp:read");
+    struct credentials b = {.bearer = tok, .bearer_len = strlen(tok)};
+    decide(&f, "on", WOT_OP_READPROPERTY, &b, &d);
+    assert_int_equal(d.verdict, POLICY_ALLOW);
+    assert_string_equal(d.principal, "idp:svc");
+    uint64_t hits = (credcache_get_stats(own, &st), st.hits);
+    decide(&f, "on", WOT_OP_READPROPERTY, &b, &d);
+    assert_int_equal(d.verdict, POLICY_ALLOW);
+    decide(&f, "on", WOT_OP_WRITEPROPERTY, &b, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_FORBIDDEN);
+    assert_true(d.insufficient_scope);
+    credcache_get_stats(own, &st);
+    assert_true(st.hits >= hits + 2);
+    assert_int_equal(st.inserts, 2);
+    /* past exp (+ 30 s leeway): refused although cached */
+    f.env.now = NOW + 330;
+    decide(&f, "on", WOT_OP_READPROPERTY, &b, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_UNAUTHENTICATED);
+    assert_true(d.invalid_token);
+    assert_string_equal(d.reason, "token expired");
+    free(tok);
+    fx_free(&f);
+    credcache_free(own);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1249,6 +1338,10 @@ int main(void)
             cmocka_unit_test(test_principal_bounded),
             cmocka_unit_test(test_may_see),
             cmocka_unit_test(test_no_secret_anywhere),
+            cmocka_unit_test(test_cache_hits),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    int failed = cmocka_run_group_tests_name("policy", tests, group_setup, group_teardown);
+    failed += cmocka_run_group_tests_name("policy with credential cache", tests, group_setup_cached,
+                                          group_teardown_cached);
+    return failed;
 }
