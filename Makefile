@@ -15,6 +15,7 @@ MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 UNITDIR    ?= /lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+PLUGINDIR  ?= $(PREFIX)/lib/wotgw
 DESTDIR    ?=
 BUILDDIR   ?= build
 SAN        ?= 0
@@ -74,8 +75,9 @@ $(BUILDDIR)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -fPIE,$(CFLAGS_ALL)) -fPIC -MMD -MP -c -o $@ $<
 
-$(BUILDDIR)/wotgw_mosquitto.so: $(PIC_OBJS)
-	$(CC) -shared -o $@ $^ -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS) $(PKG_LIBS)
+$(BUILDDIR)/wotgw_mosquitto.so: $(PIC_OBJS) src/mosquitto/exports.map
+	$(CC) -shared -o $@ $(PIC_OBJS) -Wl,--version-script=src/mosquitto/exports.map \
+	  -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS) $(PKG_LIBS)
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
@@ -153,7 +155,9 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 $(BUILDDIR)/wotgw $(BUILDDIR)/wotgw-passwd $(DESTDIR)$(SBINDIR)/
-	install -m 0644 systemd/wotgw.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/wotgw.service systemd/wotgw-mqtt.service $(DESTDIR)$(UNITDIR)/
+	install -d $(DESTDIR)$(PLUGINDIR)
+	install -m 0644 $(BUILDDIR)/wotgw_mosquitto.so $(DESTDIR)$(PLUGINDIR)/
 	install -m 0644 systemd/wotgw.sysusers $(DESTDIR)$(SYSUSERSDIR)/wotgw.conf
 	install -m 0644 man/wotgw.8 man/wotgw-passwd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/wotgw.conf.5 $(DESTDIR)$(MANDIR)/man5/
@@ -162,17 +166,20 @@ install: all
 	  systemd-sysusers $(SYSUSERSDIR)/wotgw.conf; fi
 	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/wotgw $(DESTDIR)$(SYSCONFDIR)/wotgw/things
 	@# never overwrite an installer's files
-	@for f in wotgw.conf things/lamp.td.json things/thermometer.td.json; do \
-	  if [ -e $(DESTDIR)$(SYSCONFDIR)/wotgw/$$f ]; then \
-	    echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/wotgw/$$f"; \
-	  else install -m 0640 conf/$$f $(DESTDIR)$(SYSCONFDIR)/wotgw/$$f; fi; done
+	@for f in wotgw.conf mosquitto/wotgw.conf:mosquitto.conf \
+	    things/lamp.td.json things/thermometer.td.json; do \
+	  src=$${f%%:*}; dst=$${f#*:}; \
+	  if [ -e $(DESTDIR)$(SYSCONFDIR)/wotgw/$$dst ]; then \
+	    echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/wotgw/$$dst"; \
+	  else install -m 0640 conf/$$src $(DESTDIR)$(SYSCONFDIR)/wotgw/$$dst; fi; done
 	@if [ -z "$(DESTDIR)" ] && getent group wotgw >/dev/null; then \
 	  chgrp wotgw $(SYSCONFDIR)/wotgw $(SYSCONFDIR)/wotgw/things $(SYSCONFDIR)/wotgw/wotgw.conf \
-	    $(SYSCONFDIR)/wotgw/things/*.td.json; fi
+	    $(SYSCONFDIR)/wotgw/mosquitto.conf $(SYSCONFDIR)/wotgw/things/*.td.json; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/wotgw $(DESTDIR)$(SBINDIR)/wotgw-passwd \
-	  $(DESTDIR)$(UNITDIR)/wotgw.service $(DESTDIR)$(MANDIR)/man8/wotgw.8 \
+	  $(DESTDIR)$(UNITDIR)/wotgw.service $(DESTDIR)$(UNITDIR)/wotgw-mqtt.service \
+	  $(DESTDIR)$(PLUGINDIR)/wotgw_mosquitto.so $(DESTDIR)$(MANDIR)/man8/wotgw.8 \
 	  $(DESTDIR)$(MANDIR)/man8/wotgw-passwd.8 $(DESTDIR)$(MANDIR)/man5/wotgw.conf.5 \
 	  $(DESTDIR)$(SYSUSERSDIR)/wotgw.conf
 	@echo "left $(DESTDIR)$(SYSCONFDIR)/wotgw and the group wotgw in place"

@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "expose.h"
+#include "mqtt_topic.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,7 +25,9 @@
 #define TD_CONTEXT_OLD     "http://www.w3.org/ns/td"
 #define EXPOSE_MAX_NEEDLES 64
 #define EXPOSE_MAX_COMBOS  64
-#define EXPOSE_MAX_DEPTH   64 /* recursion of the address scrubber */
+#define EXPOSE_MAX_DEPTH   64    /* recursion of the address scrubber */
+#define MQV_CONTEXT_PREFIX "mqv" /* the W3C WoT MQTT binding template */
+#define MQV_CONTEXT_IRI    "https://www.w3.org/2019/wot/mqtt#"
 
 struct needle {
     char *s;
@@ -214,6 +217,8 @@ static bool is_td_uri(const char *s)
     return !strcmp(s, TD_CONTEXT_V1) || !strcmp(s, TD_CONTEXT_V11) || !strcmp(s, TD_CONTEXT_OLD);
 }
 
+static bool mqtts_enabled(const struct config *conf);
+
 /* Keeps the device's extra vocabularies in a form the TD 1.1 schema
  * accepts (URI strings, objects of string values) and adds ours. */
 static json_t *make_context(struct expose_ctx *x, const json_t *dev)
@@ -245,7 +250,8 @@ static json_t *make_context(struct expose_ctx *x, const json_t *dev)
                     goto fail;
                 json_object_foreach((json_t *)e, k, m)
                 {
-                    if (!json_is_string(m) || !strcmp(k, WOTGW_CONTEXT_PREFIX))
+                    if (!json_is_string(m) || !strcmp(k, WOTGW_CONTEXT_PREFIX) ||
+                        !strcmp(k, MQV_CONTEXT_PREFIX))
                         continue;
                     if (set_new(o, k, json_string(json_string_value(m))) < 0) {
                         json_decref(o);
@@ -270,6 +276,8 @@ static json_t *make_context(struct expose_ctx *x, const json_t *dev)
         goto fail;
     json_t *ours = json_object();
     if (!ours || set_new(ours, WOTGW_CONTEXT_PREFIX, json_string(WOTGW_CONTEXT_IRI)) < 0 ||
+        (mqtts_enabled(x->conf) &&
+         set_new(ours, MQV_CONTEXT_PREFIX, json_string(MQV_CONTEXT_IRI)) < 0) ||
         append_new(ctx, ours) < 0) {
         json_decref(ours);
         goto fail;
@@ -741,6 +749,9 @@ struct north_binding {
      * the binding has no route for op. 0 or -ENOMEM. */
     int (*make_form)(const struct expose_ctx *x, const struct td_affordance *aff, enum wot_op op,
                      json_t **form);
+    /* NULL, or false when a consumer of this protocol cannot present the
+     * credentials the expression asks for: the form is left out. */
+    bool (*supports)(const struct sec_expr *e);
 };
 
 struct https_route {
@@ -817,9 +828,111 @@ static int https_make_form(const struct expose_ctx *x, const struct td_affordanc
     return 0;
 }
 
-/* One entry per north protocol; CoAPS and MQTTS add theirs here. */
+/* MQTTS: the mosquitto broker with wotgw's plugin (src/mosquitto/), topics
+ * as in mqtt_topic.h, terms of the W3C WoT MQTT binding template ("mqv:").
+ * href is the broker URL with the topic (or filter) as its path: node-wot's
+ * MQTT client takes the topic from there; mqv:topic / mqv:filter say the
+ * same for consumers of the current binding template. */
+struct mqtts_route {
+    enum wot_op op;
+    enum mqtt_topic_kind kind;
+    bool all;           /* a filter over every affordance of the kind ("+") */
+    const char *packet; /* mqv:controlPacket */
+};
+
+static const struct mqtts_route mqtts_routes[] = {
+        {WOT_OP_READPROPERTY, MQTT_TOPIC_PROPERTY, false, "subscribe"},
+        {WOT_OP_OBSERVEPROPERTY, MQTT_TOPIC_PROPERTY, false, "subscribe"},
+        {WOT_OP_UNOBSERVEPROPERTY, MQTT_TOPIC_PROPERTY, false, "unsubscribe"},
+        {WOT_OP_WRITEPROPERTY, MQTT_TOPIC_PROPERTY_SET, false, "publish"},
+        {WOT_OP_INVOKEACTION, MQTT_TOPIC_ACTION, false, "publish"},
+        {WOT_OP_SUBSCRIBEEVENT, MQTT_TOPIC_EVENT, false, "subscribe"},
+        {WOT_OP_UNSUBSCRIBEEVENT, MQTT_TOPIC_EVENT, false, "unsubscribe"},
+        {WOT_OP_OBSERVEALLPROPERTIES, MQTT_TOPIC_PROPERTY, true, "subscribe"},
+        {WOT_OP_UNOBSERVEALLPROPERTIES, MQTT_TOPIC_PROPERTY, true, "unsubscribe"},
+        {WOT_OP_SUBSCRIBEALLEVENTS, MQTT_TOPIC_EVENT, true, "subscribe"},
+        {WOT_OP_UNSUBSCRIBEALLEVENTS, MQTT_TOPIC_EVENT, true, "unsubscribe"},
+};
+
+static bool mqtts_enabled(const struct config *conf)
+{
+    return conf->mqtt.enabled && conf->mqtt.broker_url && conf->mqtt.topic_prefix;
+}
+
+/* MQTT consumers present a user name and password (basic, or a JWT as the
+ * password for bearer/oauth2) and a client certificate; the broker
+ * requires every client to authenticate, so nosec is not offered, and
+ * neither are apikey (an HTTP header) and psk (DTLS). */
+static bool mqtts_supports(const struct sec_expr *e)
+{
+    switch (e->kind) {
+    case SEC_BASIC:
+    case SEC_BEARER:
+    case SEC_OAUTH2:
+    case SEC_CERT: return true;
+    case SEC_ALLOF:
+        for (size_t i = 0; i < e->n_subs; i++)
+            if (!mqtts_supports(e->subs[i]))
+                return false;
+        return true;
+    case SEC_ONEOF:
+        for (size_t i = 0; i < e->n_subs; i++)
+            if (mqtts_supports(e->subs[i]))
+                return true;
+        return false;
+    default: return false;
+    }
+}
+
+static int mqtts_make_form(const struct expose_ctx *x, const struct td_affordance *aff,
+                           enum wot_op op, json_t **form)
+{
+    const struct mqtts_route *rt = NULL;
+    *form = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(mqtts_routes); i++)
+        if (mqtts_routes[i].op == op)
+            rt = &mqtts_routes[i];
+    if (!rt || (!rt->all && !aff) || (rt->all && aff))
+        return 0;
+    char topic[MQTT_TOPIC_MAX + 1];
+    int n = mqtt_topic_format(x->conf->mqtt.topic_prefix, rt->kind, x->tc->name,
+                              rt->all ? NULL : aff->name, NULL, topic, sizeof(topic));
+    if (n == -ENAMETOOLONG)
+        return 0; /* a name too long for a topic: no MQTT form */
+    if (n < 0)
+        return n;
+    char *href = NULL;
+    if (asprintf(&href, "%s/%s", x->conf->mqtt.broker_url, topic) < 0)
+        return -ENOMEM;
+    bool publish = !strcmp(rt->packet, "publish");
+    json_t *f = json_object();
+    int r = f ? 0 : -ENOMEM;
+    if (!r)
+        r = set_new(f, "href", json_string(href));
+    free(href);
+    if (!r)
+        r = set_new(f, "op", json_string(wot_op_name(op)));
+    if (!r)
+        r = set_new(f, "mqv:controlPacket", json_string(rt->packet));
+    if (!r)
+        r = set_new(f, publish ? "mqv:topic" : "mqv:filter", json_string(topic));
+    /* commands are QoS 1 end to end; a read is the retained value */
+    if (!r && strcmp(rt->packet, "unsubscribe"))
+        r = set_new(f, "mqv:qos", json_string("1"));
+    if (!r && (publish || op == WOT_OP_READPROPERTY))
+        r = set_new(f, "mqv:retain", json_boolean(op == WOT_OP_READPROPERTY));
+    if (r < 0) {
+        json_decref(f);
+        return r;
+    }
+    *form = f;
+    return 0;
+}
+
+/* One entry per north protocol; CoAPS adds its own here. */
 static const struct north_binding north_bindings[] = {
-        {"https", https_enabled, https_make_form},
+        {"https", https_enabled, https_make_form, NULL},
+        {"mqtts", mqtts_enabled, mqtts_make_form, mqtts_supports},
 };
 
 /* ---- forms ---------------------------------------------------------------------- */
@@ -844,7 +957,7 @@ static int add_forms(struct expose_ctx *x, const struct td_affordance *aff, json
         for (size_t b = 0; b < ARRAY_SIZE(north_bindings); b++) {
             const struct north_binding *nb = &north_bindings[b];
             json_t *f = NULL;
-            if (!nb->enabled(x->conf))
+            if (!nb->enabled(x->conf) || (nb->supports && !nb->supports(pf.security)))
                 continue;
             int r = nb->make_form(x, aff, (enum wot_op)op, &f);
             if (r < 0)

@@ -37,18 +37,19 @@ else
 fi
 
 # ---- systemd unit -----------------------------------------------------------------
-unit=systemd/wotgw.service
-if have systemd-analyze; then
-    # --threshold compares with the exposure level times 10: 15 = 1.5.
-    if out=$(systemd-analyze security --offline=true --threshold=15 "$unit" 2>&1); then
-        ok "systemd-analyze security $unit: $(grep -o 'Overall exposure level.*' <<<"$out" | sed 's/Overall exposure level for [^:]*: //')"
+for unit in systemd/wotgw.service systemd/wotgw-mqtt.service; do
+    if have systemd-analyze; then
+        # --threshold compares with the exposure level times 10: 15 = 1.5.
+        if out=$(systemd-analyze security --offline=true --threshold=15 "$unit" 2>&1); then
+            ok "systemd-analyze security $unit: $(grep -o 'Overall exposure level.*' <<<"$out" | sed 's/Overall exposure level for [^:]*: //')"
+        else
+            notok "systemd-analyze security $unit (threshold 1.5)"
+            grep -E 'Overall|✗' <<<"$out" | sed 's/^/#   /' || true
+        fi
     else
-        notok "systemd-analyze security $unit (threshold 1.5)"
-        grep -E 'Overall|✗' <<<"$out" | sed 's/^/#   /' || true
+        skip "systemd-analyze security $unit" "systemd-analyze not installed"
     fi
-else
-    skip "systemd-analyze security $unit" "systemd-analyze not installed"
-fi
+done
 
 # ---- C formatting -----------------------------------------------------------------
 if have clang-format; then

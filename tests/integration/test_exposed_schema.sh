@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The exposed TD of every loadable TD in tests/data/tds (written by the
 # unit test test_expose with WOTGW_EXPOSED_OUT set; policy: security =
-# basic | bearer, allow = *, a scopes override) validates against the W3C
-# TD 1.1 JSON Schema (tests/node/validate-td.mjs, ajv), one check a file.
+# basic | bearer, allow = *, a scopes override), each once with the HTTPS
+# binding only and once with an [mqtt] section as well (NAME-mqtts),
+# validates against the W3C TD 1.1 JSON Schema (tests/node/validate-td.mjs,
+# ajv), one check a file.
 set -euo pipefail
 source tests/integration/lib.sh "$@"
 set -e
@@ -31,6 +33,15 @@ check "test_expose writes the exposed TDs" [ "$rc" -eq 0 ]
 shopt -s nullglob
 files=("$T"/exposed/*.td.json)
 check "at least 8 exposed TDs written (${#files[@]})" [ "${#files[@]}" -ge 8 ]
+# the same TDs with an [mqtt] section ("-mqtts"): mqtts:// forms with the
+# WoT MQTT binding template's mqv: terms, validated below like the rest
+mq=("$T"/exposed/*-mqtts.td.json)
+n_mq=0
+for f in "${mq[@]}"; do
+    grep -q '"mqv:controlPacket"' "$f" && grep -q '"href": "mqtts://' "$f" &&
+        grep -q '"mqv": "https://www.w3.org/2019/wot/mqtt#"' "$f" && n_mq=$((n_mq + 1))
+done
+check "at least 8 exposed TDs with mqtts forms and the mqv context ($n_mq)" [ "$n_mq" -ge 8 ]
 
 if [ -f tests/node/validate-td.mjs ] && [ -d tests/node/node_modules ]; then
     # the validator itself must refuse a TD without security

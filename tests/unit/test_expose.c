@@ -62,6 +62,12 @@ static const char *const HEAD = "[gateway]\nbase_url = https://gw.example:8443/\
                                 "device_authorization_url = https://dev.example/device\n"
                                 "flow = device\n";
 
+/* Set by the MQTTS tests: a section written between HEAD and the thing. */
+static const char *extra_section = "";
+
+#define MQTT_SECTION "[mqtt]\nbroker_url = mqtts://mq.example:8883\npassword_file = mqtt.secret\n"
+#define MQ           "mqtts://mq.example:8883/"
+
 /* Config with [thing NAME] td = TD (absolute) + body; TD, policy and
  * exposed TD built. Returns the policy compile result (the expose result is
  * in f->rc). */
@@ -75,8 +81,8 @@ static int fx_load_named(struct fx *f, const char *name, const char *td_path, co
     assert_non_null(getcwd(cwd, sizeof(cwd)));
     FILE *fp = fopen(f->path, "w");
     assert_non_null(fp);
-    fprintf(fp, "%s[thing %s]\ntd = %s%s%s\n%s", HEAD, name, td_path[0] == '/' ? "" : cwd,
-            td_path[0] == '/' ? "" : "/", td_path, body);
+    fprintf(fp, "%s%s[thing %s]\ntd = %s%s%s\n%s", HEAD, extra_section, name,
+            td_path[0] == '/' ? "" : cwd, td_path[0] == '/' ? "" : "/", td_path, body);
     fclose(fp);
     int r = config_load(f->path, &f->conf, &f->d);
     if (r < 0)
@@ -485,6 +491,156 @@ static void test_loose_td_sanitized(void **state)
     fx_free(&f);
 }
 
+/* ---- MQTTS forms ------------------------------------------------------------------ */
+
+/* The form of aff_path for op whose href starts with scheme. */
+static json_t *form_for_scheme(json_t *root, const char *aff_path, const char *op,
+                               const char *scheme)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/forms", aff_path);
+    json_t *forms = get_path(root, p), *f;
+    size_t i;
+    json_array_foreach(forms, i, f)
+    {
+        const char *href = json_string_value(json_object_get(f, "href"));
+        if (!strcmp(json_string_value(json_object_get(f, "op")), op) && href &&
+            !strncmp(href, scheme, strlen(scheme)))
+            return f;
+    }
+    return NULL;
+}
+
+static const char *fstr(json_t *form, const char *key)
+{
+    json_t *v = json_object_get(form, key);
+    if (!json_is_string(v))
+        fail_msg("form term %s: not a string", key);
+    return json_string_value(v);
+}
+
+static void test_mqtts_lamp(void **state)
+{
+    struct fx f;
+    extra_section = MQTT_SECTION;
+    fx_load(&f, LAMP_TD,
+            "security = basic | bearer:idp\nallow = group:family\n"
+            "security.brightness = nosec\nscopes.toggle = lamp:switch\n"
+            "security.reboot = cert & apikey\nallow.reboot = *\n"
+            "security.overheated = oauth2:dev\n");
+    extra_section = "";
+    json_t *o = f.out;
+
+    /* the binding template's vocabulary in the context, beside ours */
+    assert_int_equal(json_array_size(json_object_get(o, "@context")), 3);
+    assert_string_equal(str_at(o, "@context/2/wotgw"), WOTGW_CONTEXT_IRI);
+    assert_string_equal(str_at(o, "@context/2/mqv"), "https://www.w3.org/2019/wot/mqtt#");
+    assert_security_consistent(o);
+
+    /* property "on": read (retained value), observe, write (the set topic) */
+    assert_int_equal(json_array_size(get_path(o, "properties/on/forms")), 6);
+    json_t *fm = form_for_scheme(o, "properties/on", "readproperty", "mqtts:");
+    assert_non_null(fm);
+    assert_string_equal(fstr(fm, "href"), MQ "wot/lamp/properties/on");
+    assert_string_equal(fstr(fm, "mqv:controlPacket"), "subscribe");
+    assert_string_equal(fstr(fm, "mqv:filter"), "wot/lamp/properties/on");
+    assert_null(json_object_get(fm, "mqv:topic"));
+    assert_string_equal(fstr(fm, "mqv:qos"), "1");
+    assert_true(json_is_true(json_object_get(fm, "mqv:retain")));
+    assert_string_equal(fstr(fm, "contentType"), "application/json");
+    assert_null(json_object_get(fm, "security")); /* the top-level one */
+    assert_null(json_object_get(fm, "htv:methodName"));
+    static const char *const rd[] = {"lamp:read", NULL};
+    assert_strv(json_object_get(fm, "scopes"), rd);
+    fm = form_for_scheme(o, "properties/on", "observeproperty", "mqtts:");
+    assert_non_null(fm);
+    assert_string_equal(fstr(fm, "mqv:controlPacket"), "subscribe");
+    assert_string_equal(fstr(fm, "mqv:filter"), "wot/lamp/properties/on");
+    assert_null(json_object_get(fm, "mqv:retain"));
+    fm = form_for_scheme(o, "properties/on", "writeproperty", "mqtts:");
+    assert_non_null(fm);
+    assert_string_equal(fstr(fm, "href"), MQ "wot/lamp/properties/on/set");
+    assert_string_equal(fstr(fm, "mqv:controlPacket"), "publish");
+    assert_string_equal(fstr(fm, "mqv:topic"), "wot/lamp/properties/on/set");
+    assert_null(json_object_get(fm, "mqv:filter"));
+    assert_string_equal(fstr(fm, "mqv:qos"), "1");
+    assert_true(json_is_false(json_object_get(fm, "mqv:retain")));
+    static const char *const wr[] = {"lamp:write", NULL};
+    assert_strv(json_object_get(fm, "scopes"), wr);
+    /* the HTTPS forms are unchanged */
+    fm = form_for_scheme(o, "properties/on", "readproperty", "https:");
+    assert_string_equal(fstr(fm, "href"), GW "/properties/on");
+
+    /* names are encoded as one topic level; the content type is the device's */
+    fm = form_for_scheme(o, "properties/colour temp", "writeproperty", "mqtts:");
+    assert_string_equal(fstr(fm, "mqv:topic"), "wot/lamp/properties/colour%20temp/set");
+    assert_string_equal(fstr(fm, "contentType"), "application/cbor");
+
+    /* nosec and cert & apikey cannot be presented over MQTT: HTTPS only */
+    assert_int_equal(json_array_size(get_path(o, "properties/brightness/forms")), 1);
+    assert_null(form_for_scheme(o, "properties/brightness", "readproperty", "mqtts:"));
+    assert_int_equal(json_array_size(get_path(o, "actions/reboot/forms")), 1);
+    assert_null(strstr(f.dump, "wot/lamp/actions/reboot"));
+
+    /* an action: QoS 1 publish, its own scopes */
+    fm = form_for_scheme(o, "actions/toggle", "invokeaction", "mqtts:");
+    assert_non_null(fm);
+    assert_string_equal(fstr(fm, "href"), MQ "wot/lamp/actions/toggle");
+    assert_string_equal(fstr(fm, "mqv:controlPacket"), "publish");
+    assert_string_equal(fstr(fm, "mqv:topic"), "wot/lamp/actions/toggle");
+    static const char *const sw[] = {"lamp:switch", NULL};
+    assert_strv(json_object_get(fm, "scopes"), sw);
+
+    /* an event with its form-level security */
+    fm = form_for_scheme(o, "events/overheated", "subscribeevent", "mqtts:");
+    assert_non_null(fm);
+    assert_string_equal(fstr(fm, "mqv:filter"), "wot/lamp/events/overheated");
+    assert_string_equal(fstr(fm, "security"), "oauth2_dev_sc");
+    assert_int_equal(json_array_size(get_path(o, "events/overheated/forms")), 2);
+
+    /* readallproperties has no MQTT route */
+    assert_int_equal(json_array_size(json_object_get(o, "forms")), 1);
+    assert_null(strstr(f.dump, "wot/lamp/properties\""));
+    maybe_write(&f, "policy-lamp-mqtts");
+    fx_free(&f);
+}
+
+static void test_mqtts_only_supported_security(void **state)
+{
+    struct fx f;
+    /* a topic prefix of two levels; cert alone, and a oneOf that MQTT can
+     * satisfy in part, are offered; apikey alone is not */
+    extra_section = "[mqtt]\ntopic_prefix = home/wot\npassword_file = s\n";
+    fx_load(&f, LAMP_TD,
+            "security = cert\nallow = *\nsecurity.toggle = apikey | basic\n"
+            "security.on = apikey\nsecurity.overheated = basic & cert\n");
+    extra_section = "";
+    json_t *o = f.out;
+    /* broker_url from base_url's host */
+    json_t *fm = form_for_scheme(o, "properties/brightness", "readproperty", "mqtts:");
+    assert_non_null(fm);
+    assert_string_equal(fstr(fm, "href"),
+                        "mqtts://gw.example:8883/home/wot/lamp/properties/brightness");
+    assert_string_equal(fstr(fm, "mqv:filter"), "home/wot/lamp/properties/brightness");
+    assert_null(form_for_scheme(o, "properties/on", "readproperty", "mqtts:"));
+    assert_non_null(form_for_scheme(o, "properties/on", "readproperty", "https:"));
+    fm = form_for_scheme(o, "actions/toggle", "invokeaction", "mqtts:");
+    assert_non_null(fm);
+    assert_non_null(json_object_get(fm, "security"));
+    assert_non_null(form_for_scheme(o, "events/overheated", "subscribeevent", "mqtts:"));
+    assert_security_consistent(o);
+    maybe_write(&f, "policy-lamp-mqtts-cert");
+    fx_free(&f);
+
+    /* nothing but apikey: no MQTT form at all, no mqv forms */
+    extra_section = MQTT_SECTION;
+    fx_load(&f, LAMP_TD, "security = apikey\nallow = *\n");
+    extra_section = "";
+    assert_null(strstr(f.dump, "mqtts:"));
+    assert_null(strstr(f.dump, "mqv:controlPacket"));
+    fx_free(&f);
+}
+
 /* ---- every TD in tests/data/tds ------------------------------------------------- */
 
 static bool simple_name(const char *s)
@@ -528,9 +684,12 @@ static void assert_no_device_address(const struct td *td, const char *dump, cons
     }
 }
 
-static void test_all_tds(void **state)
+/* Every TD with the HTTPS binding only, or (mqtt) with MQTTS too: the
+ * exposed TDs are written as NAME.td.json or NAME-mqtts.td.json. */
+static void all_tds(bool mqtt)
 {
     const char *outdir = getenv("WOTGW_EXPOSED_OUT");
+    extra_section = mqtt ? MQTT_SECTION : "";
     DIR *dir = opendir("tests/data/tds");
     assert_non_null(dir);
     struct dirent *de;
@@ -593,18 +752,33 @@ static void test_all_tds(void **state)
         assert_null(json_object_get(f.out, "base"));
         assert_null(json_object_get(f.out, "links"));
         assert_no_device_address(f.td, f.dump, n);
+        if (mqtt)
+            assert_non_null(strstr(f.dump, "\"mqv:controlPacket\""));
+        else
+            assert_null(strstr(f.dump, "mqv:"));
         if (outdir) {
             char op[1024];
-            snprintf(op, sizeof(op), "%s/%s.td.json", outdir, name);
+            snprintf(op, sizeof(op), "%s/%s%s.td.json", outdir, name, mqtt ? "-mqtts" : "");
             assert_int_equal(json_dump_file(f.out, op, JSON_INDENT(2)), 0);
         }
         fx_free(&f);
     }
     closedir(dir);
-    print_message("%zu TDs loaded, %zu exposed\n", loaded, exposed);
+    extra_section = "";
+    print_message("%zu TDs loaded, %zu exposed%s\n", loaded, exposed, mqtt ? " with MQTTS" : "");
     assert_true(loaded >= 10);
     /* TDs whose every form is https/coaps/mqtts cannot be routed (td.c) */
     assert_true(exposed >= 8);
+}
+
+static void test_all_tds(void **state)
+{
+    all_tds(false);
+}
+
+static void test_all_tds_mqtts(void **state)
+{
+    all_tds(true);
 }
 
 int main(void)
@@ -617,6 +791,9 @@ int main(void)
             cmocka_unit_test(test_thermo_context_and_id),
             cmocka_unit_test(test_loose_td_sanitized),
             cmocka_unit_test(test_all_tds),
+            cmocka_unit_test(test_mqtts_lamp),
+            cmocka_unit_test(test_mqtts_only_supported_security),
+            cmocka_unit_test(test_all_tds_mqtts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
