@@ -3,6 +3,7 @@
  * the validators set ctx.oom and surface as -ENOMEM at the end. */
 #define _GNU_SOURCE
 #include "config.h"
+#include "mqtt_topic.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -851,6 +852,287 @@ static void do_issuer(struct ctx *x, struct ini_section *s, struct issuer_conf *
     report_unknown(x, s, known, false);
 }
 
+/* ---- [oauth] ----------------------------------------------------------------- */
+
+/* A duration key in whole seconds within [lo, hi]; def when absent. */
+static uint64_t oauth_secs(struct ctx *x, struct ini_section *s, const char *key, uint64_t def,
+                           uint64_t lo, uint64_t hi, const char *range)
+{
+    struct ini_entry *e = get(x, s, key);
+    uint64_t us;
+    if (!e)
+        return def;
+    int r = util_parse_duration_us(e->value, &us);
+    if (r == -EINVAL)
+        cerr(x, e->line, "%s: '%s' is not a duration (e.g. 30s, 10m, 720h)", key, e->value);
+    else if (r < 0 || us % SEC || us / SEC < lo || us / SEC > hi)
+        cerr(x, e->line, "%s = %s is out of range (%s, whole seconds)", key, e->value, range);
+    else
+        return us / SEC;
+    return def;
+}
+
+/* "*", "user:NAME" or "group:NAME" with NAME as in the users file. */
+static bool owner_ok(const char *w)
+{
+    static const char chars[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@-";
+    const char *n = NULL;
+    if (!strcmp(w, "*"))
+        return true;
+    if (!strncmp(w, "user:", 5))
+        n = w + 5;
+    else if (!strncmp(w, "group:", 6))
+        n = w + 6;
+    return n && *n && strlen(n) <= 64 && strspn(n, chars) == strlen(n);
+}
+
+/* "https://host[:port]" of base_url. */
+static char *url_origin(struct ctx *x, const char *url)
+{
+    const char *a = url + 8, *end = a + strcspn(a, "/?#");
+    char *o = strndup(url, (size_t)(end - url));
+    if (!o)
+        x->oom = true;
+    return o;
+}
+
+static void do_oauth(struct ctx *x, struct ini_section *s, struct issuer_conf *ic)
+{
+    struct config *c = x->c;
+    struct oauth_conf *o = &c->oauth;
+    struct ini_entry *e;
+    const char *why;
+    if (!s)
+        return;
+    o->line = s->line;
+    if ((e = get(x, s, "enabled")) && util_parse_bool(e->value, &o->enabled) < 0)
+        cerr(x, e->line, "enabled must be yes or no, not '%s'", e->value);
+    if ((e = get(x, s, "issuer"))) {
+        const char *path = e->value + 8 + strcspn(e->value + 8, "/?#");
+        if (!valid_https_url(e->value, false, &why))
+            cerr(x, e->line, "issuer '%s' %s", e->value, why);
+        else if (*path && strcmp(path, "/"))
+            cerr(x, e->line, "issuer '%s': give only https://HOST[:PORT], without a path",
+                 e->value);
+        else if (!(o->issuer = strndup(e->value, (size_t)(path - e->value))))
+            x->oom = true;
+    } else if (c->base_url) {
+        o->issuer = url_origin(x, c->base_url);
+    }
+    if ((e = get(x, s, "audience"))) {
+        if (strlen(e->value) > MAX_ISS_LEN || !no_blank(e->value))
+            cerr(x, e->line, "audience: at most %d characters without blanks", MAX_ISS_LEN);
+        else
+            o->audience = xstrdup(x, e->value);
+    } else if (c->base_url) {
+        o->audience = xstrdup(x, c->base_url);
+    }
+    e = get(x, s, "clients");
+    o->clients = xjoin(x, c->dir, e ? e->value : "clients");
+    o->clients_line = e ? e->line : s->line;
+    if (c->state_dir)
+        o->dir = xjoin(x, c->state_dir, "oauth");
+    o->access_token_lifetime_s =
+            oauth_secs(x, s, "access_token_lifetime", 600, 60, 3600, "1m to 1h");
+    o->refresh_token_lifetime_s = oauth_secs(x, s, "refresh_token_lifetime", 30 * 86400, 3600,
+                                             365 * 86400, "1h to 8760h");
+    o->code_lifetime_s = oauth_secs(x, s, "code_lifetime", 60, 10, 60, "10s to 60s");
+    o->device_code_lifetime_s =
+            oauth_secs(x, s, "device_code_lifetime", 600, 60, 1800, "1m to 30m");
+    o->device_poll_interval_s = oauth_secs(x, s, "device_poll_interval", 5, 1, 60, "1s to 60s");
+    o->session_lifetime_s = oauth_secs(x, s, "session_lifetime", 3600, 300, 43200, "5m to 12h");
+    if ((e = get(x, s, "flow"))) {
+        if (!strcmp(e->value, "code") || !strcmp(e->value, "device") || !strcmp(e->value, "client"))
+            o->flow = xstrdup(x, e->value);
+        else if (!strcmp(e->value, "implicit") || !strcmp(e->value, "password"))
+            cerr(x, e->line, "flow = %s is refused (RFC 9700); use code, device or client",
+                 e->value);
+        else
+            cerr(x, e->line, "flow must be code, device or client, not '%s'", e->value);
+    }
+    if (!o->flow)
+        o->flow = xstrdup(x, "code");
+    e = get(x, s, "resource_owners");
+    if (util_split_words(e ? e->value : "*", &o->owners, &(size_t){0}) < 0) {
+        x->oom = true;
+    } else {
+        for (char **w = o->owners; *w; w++)
+            if (!owner_ok(*w))
+                cerr(x, e ? e->line : s->line,
+                     "resource_owners: '%s' is not *, user:NAME or group:NAME", *w);
+    }
+    static const char *const known[] = {"enabled",
+                                        "issuer",
+                                        "audience",
+                                        "clients",
+                                        "access_token_lifetime",
+                                        "refresh_token_lifetime",
+                                        "code_lifetime",
+                                        "device_code_lifetime",
+                                        "device_poll_interval",
+                                        "session_lifetime",
+                                        "flow",
+                                        "resource_owners",
+                                        NULL};
+    report_unknown(x, s, known, false);
+    if (!o->enabled)
+        return;
+    if (!c->https.enabled)
+        cerr(x, s->line, "the authorization server ([oauth] enabled) needs an [https] section");
+    if (config_find_issuer(c, OAUTH_LOCAL_ISSUER))
+        cerr(x, s->line, "[issuer %s] is reserved for the built-in authorization server; rename it",
+             OAUTH_LOCAL_ISSUER);
+    for (size_t i = 0; o->issuer && i < c->n_issuers; i++)
+        if (c->issuers[i].iss && !strcmp(c->issuers[i].iss, o->issuer))
+            cerr(x, s->line, "issuer '%s' is already configured in [issuer %s] (line %u)",
+                 o->issuer, c->issuers[i].name, c->issuers[i].line);
+    if (!ic || !o->issuer || !o->audience)
+        return;
+    /* the implicit [issuer local] */
+    ic->line = s->line;
+    ic->local = true;
+    ic->name = xstrdup(x, OAUTH_LOCAL_ISSUER);
+    ic->iss = xstrdup(x, o->issuer);
+    ic->jwks = o->dir ? xjoin(x, o->dir, "keys.json") : NULL;
+    ic->jwks_line = s->line;
+    ic->algorithms = JWT_ALG_ES256 | JWT_ALG_EDDSA;
+    ic->leeway_s = DEFAULT_LEEWAY_S;
+    ic->audiences = calloc(2, sizeof(char *));
+    if (ic->audiences)
+        ic->audiences[0] = xstrdup(x, o->audience);
+    else
+        x->oom = true;
+    if (asprintf(&ic->authorization_url, "%s/oauth/authorize", o->issuer) < 0 ||
+        asprintf(&ic->token_url, "%s/oauth/token", o->issuer) < 0 ||
+        asprintf(&ic->device_authorization_url, "%s/oauth/device_authorization", o->issuer) < 0)
+        x->oom = true;
+    ic->flow = xstrdup(x, o->flow);
+    c->n_issuers++;
+}
+
+/* ---- [mqtt] ------------------------------------------------------------------ */
+
+/* "mqtts://HOST:8883" with the host of base_url. */
+static char *default_broker_url(struct ctx *x)
+{
+    const char *b = x->c->base_url, *a, *e;
+    char *url = NULL;
+    if (!b || strncasecmp(b, "https://", 8))
+        b = DEFAULT_BASE_URL;
+    a = b + 8;
+    if (*a == '[')
+        e = strchr(a, ']') ? strchr(a, ']') + 1 : a + strcspn(a, "/?#");
+    else
+        e = a + strcspn(a, ":/?#");
+    if (asprintf(&url, "mqtts://%.*s:%d", (int)(e - a), a, MQTT_DEFAULT_PORT) < 0) {
+        x->oom = true;
+        return NULL;
+    }
+    return url;
+}
+
+static bool is_loopback(const char *host, bool v6)
+{
+    if (v6) {
+        struct in6_addr a6;
+        return inet_pton(AF_INET6, host, &a6) == 1 && !memcmp(&a6, &in6addr_loopback, sizeof(a6));
+    }
+    struct in_addr a4;
+    return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+static void do_mqtt(struct ctx *x, struct ini_section *s)
+{
+    struct config *c = x->c;
+    struct mqtt_conf *m = &c->mqtt;
+    struct ini_entry *e;
+    const char *why;
+    if (!s)
+        return;
+    m->enabled = true;
+    m->line = s->line;
+
+    if ((e = get(x, s, "broker_url"))) {
+        char *https = NULL;
+        size_t n = strlen(e->value);
+        while (n > 8 && e->value[n - 1] == '/')
+            n--;
+        if (strncasecmp(e->value, "mqtts://", 8)) {
+            cerr(x, e->line, "broker_url '%s' must start with mqtts:// (consumers use TLS)",
+                 e->value);
+        } else if (asprintf(&https, "https://%.*s", (int)(n - 8), e->value + 8) < 0) {
+            x->oom = true;
+        } else if (!valid_https_url(https, false, &why)) {
+            cerr(x, e->line, "broker_url '%s' %s", e->value, why);
+        } else if (strcspn(https + 8, "/?#") != strlen(https + 8)) {
+            cerr(x, e->line, "broker_url '%s': give only mqtts://HOST[:PORT], without a path",
+                 e->value);
+        } else if (!(m->broker_url = strndup(e->value, n))) {
+            x->oom = true;
+        }
+        free(https);
+    } else {
+        m->broker_url = default_broker_url(x);
+    }
+
+    if ((e = get(x, s, "topic_prefix"))) {
+        if (mqtt_prefix_valid(e->value))
+            m->topic_prefix = xstrdup(x, e->value);
+        else
+            cerr(x, e->line,
+                 "topic_prefix '%s': use 1 to %d bytes of levels of A-Z a-z 0-9 . _ ~ - "
+                 "separated by single '/', not starting with '$'",
+                 e->value, MQTT_TOPIC_PREFIX_MAX);
+    } else {
+        m->topic_prefix = xstrdup(x, MQTT_TOPIC_DEFAULT_PREFIX);
+    }
+
+    e = get(x, s, "broker");
+    const char *bv = e ? e->value : MQTT_DEFAULT_BROKER;
+    char host[INET6_ADDRSTRLEN + 1];
+    bool v6, wild, broker_ok = false;
+    unsigned port;
+    if (!parse_listen(bv, host, sizeof(host), &v6, &wild, &port, &why))
+        cerr(x, e ? e->line : s->line, "broker: '%s': %s", bv, why);
+    else if (wild)
+        cerr(x, e ? e->line : s->line, "broker: '%s' is not an address to connect to", bv);
+    else
+        broker_ok = true;
+    m->broker_loopback = broker_ok && is_loopback(host, v6);
+    m->broker = xstrdup(x, bv);
+
+    if ((e = get(x, s, "client_id"))) {
+        size_t n = strlen(e->value);
+        if (n > MQTT_CLIENT_ID_MAX ||
+            strspn(e->value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                             "0123456789._-") != n)
+            cerr(x, e->line, "client_id '%s': use 1 to %d of A-Z a-z 0-9 . _ -", e->value,
+                 MQTT_CLIENT_ID_MAX);
+        else
+            m->client_id = xstrdup(x, e->value);
+    } else {
+        m->client_id = xstrdup(x, MQTT_DEFAULT_CLIENT_ID);
+    }
+
+    if ((e = get(x, s, "password_file"))) {
+        m->password_file = xjoin(x, c->dir, e->value);
+        m->password_file_line = e->line;
+    }
+    require(x, s, "password_file");
+    if ((e = get(x, s, "broker_ca")))
+        m->broker_ca = xjoin(x, c->dir, e->value);
+    else if (broker_ok && !m->broker_loopback)
+        cerr(x, s->line,
+             "broker '%s' is not on the loopback interface: set broker_ca (wotgw then connects "
+             "to it with TLS)",
+             bv);
+
+    static const char *const known[] = {"broker_url",    "topic_prefix", "broker", "client_id",
+                                        "password_file", "broker_ca",    NULL};
+    report_unknown(x, s, known, false);
+}
+
 /* ---- [thing NAME] ------------------------------------------------------------ */
 
 static void do_thing(struct ctx *x, struct ini_section *s, struct thing_conf *tc)
@@ -910,6 +1192,8 @@ static int build(struct config *c, int ini_r, struct diags *d)
 {
     struct ctx x = {.c = c, .d = d};
     struct ini_section *gateway = NULL, *https = NULL, *limits = NULL, *creds = NULL;
+    struct ini_section *oauth = NULL; /* [oauth] */
+    struct ini_section *mqtt = NULL;  /* [mqtt] */
     size_t n_iss = 0, n_things = 0;
     int r;
 
@@ -933,19 +1217,26 @@ static int build(struct config *c, int ini_r, struct diags *d)
         } else if (!strcmp(t, "credentials")) {
             if (singleton(&x, s))
                 creds = s;
+        } else if (!strcmp(t, "oauth")) {
+            if (singleton(&x, s))
+                oauth = s;
         } else if (!strcmp(t, "issuer")) {
             if (named(&x, s))
                 n_iss++;
         } else if (!strcmp(t, "thing")) {
             if (named(&x, s))
                 n_things++;
-        } else if (!strcmp(t, "coap") || !strcmp(t, "mqtt")) {
+        } else if (!strcmp(t, "mqtt")) {
+            if (singleton(&x, s))
+                mqtt = s;
+        } else if (!strcmp(t, "coap")) {
             cerr(&x, s->line, "section [%s] is not supported by this version", t);
         } else {
             char l[INI_SECTION_LABEL_MAX];
             label(s, l, sizeof(l));
             cerr(&x, s->line,
-                 "unknown section %s (known: gateway, https, limits, credentials, issuer, thing)",
+                 "unknown section %s (known: gateway, https, limits, credentials, issuer, oauth, "
+                 "mqtt, thing)",
                  l);
         }
     }
@@ -957,7 +1248,8 @@ static int build(struct config *c, int ini_r, struct diags *d)
         cerr(&x, 0, "more than %d [thing] sections", CONFIG_MAX_THINGS);
         n_things = CONFIG_MAX_THINGS;
     }
-    if (n_iss && !(c->issuers = calloc(n_iss, sizeof(*c->issuers))))
+    /* one more slot for the [oauth] server's own issuer */
+    if ((n_iss || oauth) && !(c->issuers = calloc(n_iss + 1, sizeof(*c->issuers))))
         return -ENOMEM;
     if (n_things && !(c->things = calloc(n_things, sizeof(*c->things))))
         return -ENOMEM;
@@ -966,6 +1258,7 @@ static int build(struct config *c, int ini_r, struct diags *d)
     do_https(&x, https);
     do_gateway(&x, gateway);
     do_credentials(&x, creds);
+    do_mqtt(&x, mqtt);
     for (size_t i = 0; i < c->ini.n_sections && !x.oom; i++) {
         struct ini_section *s = &c->ini.sections[i];
         if (!s->name || !valid_name(s->name))
@@ -975,6 +1268,8 @@ static int build(struct config *c, int ini_r, struct diags *d)
         else if (!strcmp(s->type, "thing") && c->n_things < n_things)
             do_thing(&x, s, &c->things[c->n_things++]);
     }
+    if (!x.oom)
+        do_oauth(&x, oauth, c->issuers ? &c->issuers[c->n_issuers] : NULL);
 
     if (x.oom)
         r = -ENOMEM;
@@ -1088,6 +1383,18 @@ void config_free(struct config *c)
         free(ic->flow);
     }
     free(c->issuers);
+    free(c->oauth.issuer);
+    free(c->oauth.audience);
+    free(c->oauth.clients);
+    free(c->oauth.dir);
+    free(c->oauth.flow);
+    util_strv_free(c->oauth.owners);
+    free(c->mqtt.broker_url);
+    free(c->mqtt.topic_prefix);
+    free(c->mqtt.broker);
+    free(c->mqtt.client_id);
+    free(c->mqtt.password_file);
+    free(c->mqtt.broker_ca);
     for (size_t i = 0; i < c->n_things; i++) {
         free(c->things[i].name);
         free(c->things[i].td);

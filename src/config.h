@@ -99,6 +99,55 @@ struct issuer_conf {
     char *token_url;
     char *device_authorization_url;
     char *flow; /* oauth2 flow written in the TD: "client", "code" or "device" */
+    bool local; /* the built-in authorization server ([oauth]), named "local" */
+};
+
+/* [oauth]: the built-in authorization server (oauth/as.h). When enabled,
+ * config_load() also adds an issuer_conf named OAUTH_LOCAL_ISSUER (local
+ * set) whose keys are the server's own, so that policies name it as
+ * "oauth2:local" / "bearer:local". */
+#define OAUTH_LOCAL_ISSUER "local"
+
+struct oauth_conf {
+    bool enabled;
+    unsigned line;
+    char *issuer;   /* https origin, no path; default: the origin of base_url */
+    char *audience; /* "aud" of the tokens it issues; default base_url */
+    char *clients;  /* clients file, absolute; default <config dir>/clients */
+    unsigned clients_line;
+    char *dir; /* <state_dir>/oauth: keys and grants */
+    uint64_t access_token_lifetime_s;
+    uint64_t refresh_token_lifetime_s;
+    uint64_t code_lifetime_s;
+    uint64_t device_code_lifetime_s;
+    uint64_t device_poll_interval_s;
+    uint64_t session_lifetime_s;
+    char *flow;    /* oauth2 flow written in exposed TDs: code, device or client */
+    char **owners; /* who may log in and consent: "*", "user:N", "group:G"; NULL-terminated */
+};
+
+/* [mqtt]: the MQTT front end (the mosquitto broker with wotgw's plugin,
+ * src/mosquitto/) and wotgw's own connection to that broker. The plugin
+ * reads all of it; broker and broker_ca are for the daemon's MQTT client
+ * (see wotgw.conf(5)). Present only when the section is. */
+#define MQTT_DEFAULT_PORT      8883
+#define MQTT_DEFAULT_BROKER    "127.0.0.1:1883"
+#define MQTT_DEFAULT_CLIENT_ID "wotgw"
+#define MQTT_CLIENT_ID_MAX     64
+
+struct mqtt_conf {
+    bool enabled; /* the section is present */
+    unsigned line;
+    char *broker_url;   /* public "mqtts://HOST:PORT" written into forms; default from
+                         * base_url's host and port 8883 */
+    char *topic_prefix; /* default "wot" (mqtt_topic.h) */
+    char *broker;       /* "IP:port" of the broker for wotgw's own connection */
+    bool broker_loopback;
+    char *client_id;     /* wotgw's client id and MQTT user name; default "wotgw" */
+    char *password_file; /* its password (one line), absolute */
+    unsigned password_file_line;
+    char *broker_ca; /* CA of the broker's certificate: TLS to the broker; NULL: plain
+                      * (loopback only) */
 };
 
 /* [thing NAME] */
@@ -131,7 +180,10 @@ struct config {
     struct credentials_conf credentials;
     struct limits limits;
 
-    struct issuer_conf *issuers;
+    struct oauth_conf oauth;
+    struct mqtt_conf mqtt;
+
+    struct issuer_conf *issuers; /* with the [oauth] one last, when enabled */
     size_t n_issuers;
     struct thing_conf *things;
     size_t n_things;

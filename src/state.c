@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "expose.h"
+#include "oauth/as.h"
 
 static void thing_clear(struct thing *t)
 {
@@ -20,6 +22,7 @@ void state_free(struct gw_state *s)
 {
     if (!s)
         return;
+    credcache_free(s->credcache);
     for (size_t i = 0; i < s->n_things; i++)
         thing_clear(&s->things[i]);
     free(s->things);
@@ -27,6 +30,7 @@ void state_free(struct gw_state *s)
         jwks_free(s->issuers[i].keys);
     free(s->issuers);
     free(s->issuer_ptrs);
+    as_setup_free(s->oauth);
     users_free(s->users);
     apikeys_free(s->apikeys);
     certmap_free(s->certmap);
@@ -95,7 +99,10 @@ int state_load(const char *config_path, struct gw_state **out, struct diags *d)
         const struct issuer_conf *ic = &c->issuers[i];
         s->issuers[i].conf = ic;
         s->issuer_ptrs[i] = &s->issuers[i];
-        r = jwks_load_file(ic->jwks, ic->algorithms, &s->issuers[i].keys, d);
+        if (ic->local) /* the [oauth] server's own keys, made on first use */
+            r = as_setup_load(c, (int64_t)time(NULL), &s->oauth, &s->issuers[i].keys, d);
+        else
+            r = jwks_load_file(ic->jwks, ic->algorithms, &s->issuers[i].keys, d);
         if (r < 0)
             cred_err = r;
     }
@@ -134,6 +141,10 @@ int state_load(const char *config_path, struct gw_state **out, struct diags *d)
         r = -EINVAL;
         goto fail;
     }
+    /* Without a random key (-EIO) the state works uncached. */
+    r = credcache_new(0, &s->credcache);
+    if (r == -ENOMEM)
+        goto fail;
     *out = s;
     return 0;
 fail:
@@ -160,5 +171,6 @@ void state_policy_env(const struct gw_state *s, int64_t now, struct policy_env *
             .n_issuers = s->n_issuers,
             .max_token_size = (size_t)s->conf->limits.max_token_size,
             .now = now,
+            .credcache = s->credcache,
     };
 }

@@ -2,6 +2,13 @@
  * credential stores, issuers with their keys, and each thing (device TD,
  * compiled policy, exposed TD). Built completely before use, swapped as a
  * whole on reload, never changed in place.
+ *
+ * One exception, kept apart: each loaded state owns a credential cache
+ * (auth/credcache.h), the only mutable object it points at. It caches
+ * verifications against this state's users and issuer keys, so it lives
+ * and dies with them: a reload starts an empty cache (with a new key) and
+ * state_free() wipes the old one. state_policy_env() hands it to the
+ * policy engine.
  */
 #pragma once
 
@@ -9,11 +16,14 @@
 
 #include "auth/apikeys.h"
 #include "auth/certmap.h"
+#include "auth/credcache.h"
 #include "auth/jwt.h"
 #include "auth/users.h"
 #include "config.h"
 #include "policy.h"
 #include "td.h"
+
+struct as_setup;
 
 struct thing {
     const struct thing_conf *conf;
@@ -32,7 +42,11 @@ struct gw_state {
     size_t n_issuers;
     struct thing *things; /* only the things that loaded */
     size_t n_things;
-    size_t n_refused; /* things refused (bad TD or policy) */
+    size_t n_refused;            /* things refused (bad TD or policy) */
+    struct credcache *credcache; /* mutable; see the top of this file */
+    /* [oauth] enabled: the authorization server's keys and clients
+     * (oauth/as.h); its keys are also those of the "local" issuer. */
+    struct as_setup *oauth;
 };
 
 /* Loads config_path and everything it names. Returns 0 when the config

@@ -38,11 +38,15 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "oauth/clients.h"
+#include "oauth/form.h"
+#include "oauth/keys.h"
 #include "util.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
+#define DEFAULT_KEY_DIR "/var/lib/wotgw/oauth" /* [gateway] state_dir + "/oauth" */
 
 enum {
     EXIT_OK = 0,
@@ -62,6 +66,7 @@ enum {
 #define LOCK_TIMEOUT_MS 30000
 #define APIKEY_BYTES    32 /* 256 bits */
 #define APIKEY_PREFIX   "wgk_"
+#define SECRET_PREFIX   "wgs_" /* OAuth client secrets */
 #define FILE_MODE       0640
 
 static const char *prog = "wotgw-passwd";
@@ -221,6 +226,8 @@ static bool apikeys_secret_ok(const char *s, size_t len)
 enum store_kind {
     STORE_USERS,
     STORE_APIKEYS,
+    STORE_CLIENTS, /* OAuth clients (oauth/clients.h): NAME KEY=VALUE... */
+    STORE_KEYS,    /* the authorization server's signing keys: not a line file */
     /* Planned: STORE_PSK (CoAP/DTLS pre-shared keys, the key itself must be
      * stored, so a file only root and wotgw read) and STORE_OSCORE (OSCORE
      * security contexts: master secret, salt, sender/recipient ids). */
@@ -232,9 +239,19 @@ struct store {
     bool (*secret_ok)(const char *s, size_t len);
 };
 
+/* clients: the whole line is checked by clients_check_line() */
+static bool clients_secret_ok(const char *s, size_t len)
+{
+    (void)s;
+    (void)len;
+    return true;
+}
+
 static const struct store stores[] = {
         [STORE_USERS] = {"user", "users", users_secret_ok},
         [STORE_APIKEYS] = {"API key", "apikeys", apikeys_secret_ok},
+        [STORE_CLIENTS] = {"client", "clients", clients_secret_ok},
+        [STORE_KEYS] = {"signing key", "oauth", NULL},
 };
 
 /* One parsed entry: spans into the line's text. */
@@ -248,6 +265,17 @@ struct entry {
  * caller skips those first). */
 static bool entry_parse(const struct store *st, const char *text, struct entry *e)
 {
+    if (st == &stores[STORE_CLIENTS]) {
+        /* NAME KEY=VALUE...: the name, then the rest as the "secret" */
+        size_t nl = strcspn(text, " \t");
+        char err[8];
+        *e = (struct entry){.name = text,
+                            .name_len = nl,
+                            .secret = text + nl,
+                            .secret_len = strlen(text + nl),
+                            .groups = ""};
+        return word_ok(text, nl, NAME_MAX_LEN) && clients_check_line(text, err, sizeof(err)) == 0;
+    }
     const char *c1 = strchr(text, ':');
     if (!c1)
         return false;
@@ -769,6 +797,13 @@ enum opt_bits {
     O_NOPASS = 1u << 2,
     O_METHOD = 1u << 3,
     O_SHORT = 1u << 4,
+    O_REDIRECT = 1u << 5, /* client-add --redirect-uri (repeatable) */
+    O_PUBLIC = 1u << 6,
+    O_CONFIDENTIAL = 1u << 7,
+    O_GRANTS = 1u << 8,
+    O_SCOPES = 1u << 9,
+    O_ALG = 1u << 10, /* key-rotate */
+    O_DROP = 1u << 11,
 };
 
 struct args {
@@ -777,6 +812,12 @@ struct args {
     char *groups; /* normalised -g, NULL if not given */
     unsigned opts;
     enum method method;
+    /* client-add */
+    const char *redirects[CLIENT_MAX_REDIRECTS + 1];
+    size_t n_redirects;
+    const char *grants, *scopes;
+    /* key-rotate */
+    unsigned alg;
 };
 
 /* Input errors are -EINVAL, -EEXIST (name taken), -ESRCH (no such name),
@@ -815,6 +856,22 @@ static int add_entry(struct cfile *f, const char *name, const char *secret, cons
                            groups ? strlen(groups) : 0);
     if (!line || cfile_push(f, line) < 0) {
         free(line);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Adds a complete line (clients) for a new name. */
+static int add_line(struct cfile *f, const char *name, const char *line)
+{
+    struct entry e;
+    if (cfile_find(f, name, &e) >= 0) {
+        msg("%s '%s' already exists in %s", f->st->what, name, f->path);
+        return -EEXIST;
+    }
+    char *copy = strdup(line);
+    if (!copy || cfile_push(f, copy) < 0) {
+        free(copy);
         return -ENOMEM;
     }
     return 0;
@@ -860,12 +917,43 @@ static int delete_entry(struct cfile *f, const char *name)
     return 0;
 }
 
+/* NAME TYPE GRANTS SCOPES REDIRECT_URIS, never the secret's hash. */
+static void list_client(const char *line)
+{
+    struct as_clients *c = NULL;
+    if (clients_parse("", line, strlen(line), &c, NULL) < 0 || c->n != 1) {
+        clients_free(c);
+        return;
+    }
+    const struct as_client *cl = &c->v[0];
+    static const char *const gn[] = {"authorization_code", "refresh_token", "client_credentials",
+                                     "device_code"};
+    printf("%s\t%s\t", cl->id, cl->confidential ? "confidential" : "public");
+    for (unsigned b = 0, k = 0; b < 4; b++)
+        if (cl->grants & (1u << b))
+            printf("%s%s", k++ ? "," : "", gn[b]);
+    putchar('\t');
+    for (char **sc = cl->scopes; *sc; sc++)
+        printf("%s%s", sc == cl->scopes ? "" : ",", *sc);
+    putchar('\t');
+    for (size_t i = 0; i < cl->n_redirect_uris; i++)
+        printf("%s%s", i ? " " : "", cl->redirect_uris[i]);
+    if (!cl->n_redirect_uris)
+        putchar('-');
+    putchar('\n');
+    clients_free(c);
+}
+
 static void list_entries(const struct cfile *f)
 {
     for (size_t i = 0; i < f->n; i++) {
         struct entry e;
         if (line_is_blank_or_comment(f->lines[i]) || !entry_parse(f->st, f->lines[i], &e))
             continue;
+        if (f->st == &stores[STORE_CLIENTS]) {
+            list_client(f->lines[i]);
+            continue;
+        }
         printf("%.*s\t%.*s", (int)e.name_len, e.name, (int)(e.groups_len ? e.groups_len : 1),
                e.groups_len ? e.groups : "-");
         if (f->st == &stores[STORE_USERS])
@@ -885,30 +973,48 @@ static const struct command commands[] = {
         {"apikey-add", STORE_APIKEYS, true, true, O_GROUPS, 0, "apikey-add NAME [-g GROUPS]"},
         {"apikey-del", STORE_APIKEYS, true, true, 0, 0, "apikey-del NAME"},
         {"apikeys", STORE_APIKEYS, false, false, 0, 0, "apikeys"},
+        {"client-add", STORE_CLIENTS, true, true,
+         O_REDIRECT | O_PUBLIC | O_CONFIDENTIAL | O_GRANTS | O_SCOPES, O_GRANTS | O_SCOPES,
+         "client-add NAME --public|--confidential --grants LIST --scopes LIST "
+         "[--redirect-uri URI]..."},
+        {"client-del", STORE_CLIENTS, true, true, 0, 0, "client-del NAME"},
+        {"clients", STORE_CLIENTS, false, false, 0, 0, "clients"},
+        {"key-rotate", STORE_KEYS, false, true, O_ALG | O_DROP, 0,
+         "key-rotate [--alg ES256|EdDSA] [--drop-old]"},
 };
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: %s [-f FILE] [-q] COMMAND [ARGS]\n"
-            "Manages the users and API keys files of wotgw(8).\n\nCommands:\n",
+            "Manages the users, API keys and OAuth clients files of wotgw(8) and the\n"
+            "signing keys of its authorization server.\n\nCommands:\n",
             prog);
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         fprintf(out, "  %s\n", commands[i].synopsis);
     fprintf(out,
             "\nOptions:\n"
-            "  -f, --file FILE     file to edit (default %s/wotgw/users or %s/wotgw/apikeys)\n"
+            "  -f, --file FILE     file to edit (default %s/wotgw/users, apikeys or clients;\n"
+            "                      key-rotate: the key directory, default " DEFAULT_KEY_DIR ")\n"
             "  -g, --groups LIST   groups, separated by commas (\"\" for none)\n"
             "      --stdin         read the password from one line of standard input\n"
             "      --no-password   a user that cannot log in with a password (hash \"!\")\n"
             "  -m, --method M      password hash: yescrypt (default) or bcrypt\n"
             "      --allow-short   accept passwords under %d characters or equal to NAME\n"
+            "      --public        a client without a secret (apps, devices)\n"
+            "      --confidential  a client with a secret (shown once)\n"
+            "      --grants LIST   authorization_code, refresh_token, client_credentials,\n"
+            "                      device_code (separated by commas)\n"
+            "      --scopes LIST   scopes the client may ask for, or \"*\"\n"
+            "      --redirect-uri URI  a redirect URI of the code flow (repeatable)\n"
+            "      --alg ALG       key-rotate: ES256 (default) or EdDSA\n"
+            "      --drop-old      key-rotate: stop publishing the old keys at once\n"
             "  -q, --quiet         no confirmation messages\n"
             "  -h, --help          this help\n"
             "      --version       print the version\n\n"
             "Exit status: 0 success, 1 usage or input error, 2 I/O error.\n"
             "See wotgw-passwd(8).\n",
-            SYSCONFDIR, SYSCONFDIR, PASS_MIN_LEN);
+            SYSCONFDIR, PASS_MIN_LEN);
 }
 
 static int errno_to_exit(int r)
@@ -941,7 +1047,7 @@ static int run_locked(const struct command *c, const struct args *a, const char 
     r = cfile_load(&f, &stores[c->store], path, true);
     if (r < 0)
         goto out;
-    if (!strcmp(c->name, "users") || !strcmp(c->name, "apikeys")) {
+    if (!strcmp(c->name, "users") || !strcmp(c->name, "apikeys") || !strcmp(c->name, "clients")) {
         if (!f.exists) {
             msg("%s: no such file", f.path);
             r = -EIO;
@@ -951,7 +1057,9 @@ static int run_locked(const struct command *c, const struct args *a, const char 
         r = fflush(stdout) == 0 ? 0 : -EIO;
         goto out;
     }
-    if (!strcmp(c->name, "useradd") || !strcmp(c->name, "apikey-add"))
+    if (!strcmp(c->name, "client-add"))
+        r = add_line(&f, a->name, secret);
+    else if (!strcmp(c->name, "useradd") || !strcmp(c->name, "apikey-add"))
         r = add_entry(&f, a->name, secret, a->groups);
     else if (!strcmp(c->name, "passwd"))
         r = change_entry(&f, a->name, secret, NULL);
@@ -982,6 +1090,9 @@ static int precheck(const struct command *c, const struct args *a, const char *p
     if (!strcmp(c->name, "useradd") && present) {
         msg("user '%s' already exists in %s", a->name, f.path);
         r = -EEXIST;
+    } else if (!strcmp(c->name, "client-add") && present) {
+        msg("client '%s' already exists in %s", a->name, f.path);
+        r = -EEXIST;
     } else if (!strcmp(c->name, "passwd") && !present) {
         msg("no user '%s' in %s", a->name, f.path);
         r = -ESRCH;
@@ -1000,22 +1111,22 @@ out:
     return r;
 }
 
-/* API key: APIKEY_PREFIX + base64url(32 random bytes); *hex gets the
- * SHA-256 of the whole key string in hex. */
-static int make_apikey(char *key, size_t cap, char hex[65])
+/* API key: prefix + base64url(32 random bytes); *hex gets the SHA-256
+ * of the whole key string in hex. Also OAuth client secrets. */
+static int make_secret(const char *prefix, char *key, size_t cap, char hex[65])
 {
     uint8_t raw[APIKEY_BYTES], md[32];
     unsigned mdlen = 0;
     int r = 0;
-    if (cap < strlen(APIKEY_PREFIX) + b64url_encoded_len(APIKEY_BYTES) + 1)
+    if (cap < strlen(prefix) + b64url_encoded_len(APIKEY_BYTES) + 1)
         return -ENOBUFS;
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
         msg("cannot get random bytes");
         r = -EIO;
         goto out;
     }
-    strcpy(key, APIKEY_PREFIX);
-    b64url_encode(raw, sizeof(raw), key + strlen(APIKEY_PREFIX));
+    strcpy(key, prefix);
+    b64url_encode(raw, sizeof(raw), key + strlen(prefix));
     if (EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
         msg("SHA-256 failed");
         r = -EIO;
@@ -1027,9 +1138,107 @@ out:
     return r;
 }
 
+/* Normalises a comma or blank separated list into "a,b,c". */
+static char *comma_list(const char *s)
+{
+    char **v = NULL, *out = NULL;
+    size_t n = 0, len = 0;
+    if (util_split_words(s, &v, &n) < 0)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(v[i]) + 1;
+    out = calloc(1, len + 1);
+    for (size_t i = 0; out && i < n; i++) {
+        if (i)
+            strcat(out, ",");
+        strcat(out, v[i]);
+    }
+    util_strv_free(v);
+    return out;
+}
+
+/* The clients-file line of client-add, checked as wotgw will read it.
+ * secret_hex: the SHA-256 of the secret (confidential), else NULL. */
+static int client_line(const struct args *a, const char *secret_hex, char **out)
+{
+    char *grants = comma_list(a->grants), *scopes = comma_list(a->scopes), err[256];
+    struct sbuf b = {.max = 64 * 1024};
+    int r = -ENOMEM;
+    *out = NULL;
+    if (!grants || !scopes)
+        goto out;
+    if (!*grants || !*scopes) {
+        msg("--grants and --scopes need at least one value");
+        r = -EINVAL;
+        goto out;
+    }
+    sb_printf(&b, "%s type=%s", a->name, secret_hex ? "confidential" : "public");
+    if (secret_hex)
+        sb_printf(&b, " secret=%s", secret_hex);
+    sb_printf(&b, " grants=%s scopes=%s", grants, scopes);
+    for (size_t i = 0; i < a->n_redirects; i++) {
+        if (strpbrk(a->redirects[i], " \t")) {
+            msg("redirect URI '%s' contains a blank", a->redirects[i]);
+            r = -EINVAL;
+            goto out;
+        }
+        sb_printf(&b, " redirect_uri=%s", a->redirects[i]);
+    }
+    char *line = sb_steal(&b, NULL);
+    if (!line)
+        goto out;
+    if (clients_check_line(line, err, sizeof(err)) < 0) {
+        msg("invalid client: %s", err);
+        free(line);
+        r = -EINVAL;
+        goto out;
+    }
+    *out = line;
+    r = 0;
+out:
+    sb_free(&b);
+    free(grants);
+    free(scopes);
+    return r;
+}
+
+/* key-rotate: a new signing key in dir; the exit status. */
+static int key_rotate(const char *dir, unsigned alg, bool drop_old)
+{
+    struct diags d = {0};
+    char kid[AS_KID_MAX];
+    int r = as_keys_rotate(dir, alg, drop_old, (int64_t)time(NULL), kid, sizeof(kid), &d);
+    diag_print(&d, stderr);
+    diag_free(&d);
+    if (r < 0) {
+        msg("%s: key rotation failed: %s", dir, strerror(-r));
+        return r == -EINVAL ? EXIT_INPUT : EXIT_IO;
+    }
+    printf("%s\n", kid);
+    if (fflush(stdout) != 0)
+        return EXIT_IO;
+    info("new %s signing key %s in %s; keys it replaced stay published for %d hours%s",
+         alg == JWT_ALG_EDDSA ? "EdDSA" : "ES256", kid, dir, AS_KEY_RETIRED_PUBLISH_S / 3600,
+         drop_old ? " (no: --drop-old removed it; its tokens are no longer accepted)" : "");
+    info("run 'systemctl reload wotgw' to sign with it");
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
-    enum { OPT_STDIN = 256, OPT_NOPASS, OPT_SHORT, OPT_VERSION };
+    enum {
+        OPT_STDIN = 256,
+        OPT_NOPASS,
+        OPT_SHORT,
+        OPT_VERSION,
+        OPT_REDIRECT,
+        OPT_PUBLIC,
+        OPT_CONFIDENTIAL,
+        OPT_GRANTS,
+        OPT_SCOPES,
+        OPT_ALG,
+        OPT_DROP,
+    };
     static const struct option lopts[] = {
             {"file", required_argument, NULL, 'f'},
             {"groups", required_argument, NULL, 'g'},
@@ -1040,6 +1249,13 @@ int main(int argc, char **argv)
             {"quiet", no_argument, NULL, 'q'},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, OPT_VERSION},
+            {"redirect-uri", required_argument, NULL, OPT_REDIRECT},
+            {"public", no_argument, NULL, OPT_PUBLIC},
+            {"confidential", no_argument, NULL, OPT_CONFIDENTIAL},
+            {"grants", required_argument, NULL, OPT_GRANTS},
+            {"scopes", required_argument, NULL, OPT_SCOPES},
+            {"alg", required_argument, NULL, OPT_ALG},
+            {"drop-old", no_argument, NULL, OPT_DROP},
             {0},
     };
     static struct secret pw, again;
@@ -1074,6 +1290,36 @@ int main(int argc, char **argv)
         case OPT_STDIN: a.opts |= O_STDIN; break;
         case OPT_NOPASS: a.opts |= O_NOPASS; break;
         case OPT_SHORT: a.opts |= O_SHORT; break;
+        case OPT_REDIRECT:
+            if (a.n_redirects == CLIENT_MAX_REDIRECTS) {
+                msg("at most %d redirect URIs", CLIENT_MAX_REDIRECTS);
+                goto usage_error;
+            }
+            a.redirects[a.n_redirects++] = optarg;
+            a.opts |= O_REDIRECT;
+            break;
+        case OPT_PUBLIC: a.opts |= O_PUBLIC; break;
+        case OPT_CONFIDENTIAL: a.opts |= O_CONFIDENTIAL; break;
+        case OPT_GRANTS:
+            a.grants = optarg;
+            a.opts |= O_GRANTS;
+            break;
+        case OPT_SCOPES:
+            a.scopes = optarg;
+            a.opts |= O_SCOPES;
+            break;
+        case OPT_ALG:
+            a.opts |= O_ALG;
+            if (!strcmp(optarg, "ES256"))
+                a.alg = JWT_ALG_ES256;
+            else if (!strcmp(optarg, "EdDSA"))
+                a.alg = JWT_ALG_EDDSA;
+            else {
+                msg("unknown signing algorithm '%s' (ES256 or EdDSA)", optarg);
+                goto usage_error;
+            }
+            break;
+        case OPT_DROP: a.opts |= O_DROP; break;
         case 'q': quiet = true; break;
         case 'h':
             usage(stdout);
@@ -1124,6 +1370,15 @@ int main(int argc, char **argv)
     }
     if (groups_arg && groups_normalize(groups_arg, &a.groups) < 0)
         goto out;
+    if (!strcmp(cmd->name, "key-rotate")) {
+        rc = key_rotate(a.file ? a.file : DEFAULT_KEY_DIR, a.alg ? a.alg : JWT_ALG_ES256,
+                        a.opts & O_DROP);
+        goto out;
+    }
+    if (!strcmp(cmd->name, "client-add") && !(a.opts & O_PUBLIC) == !(a.opts & O_CONFIDENTIAL)) {
+        msg("client-add needs one of --public or --confidential");
+        goto usage_error;
+    }
     if (a.file) {
         path = strdup(a.file);
     } else if (asprintf(&path, "%s/wotgw/%s", SYSCONFDIR, stores[cmd->store].plural) < 0)
@@ -1142,7 +1397,7 @@ int main(int argc, char **argv)
 
     bool needs_password =
             !strcmp(cmd->name, "passwd") || (!strcmp(cmd->name, "useradd") && !(a.opts & O_NOPASS));
-    if (needs_password || !strcmp(cmd->name, "useradd")) {
+    if (needs_password || !strcmp(cmd->name, "useradd") || !strcmp(cmd->name, "client-add")) {
         r = precheck(cmd, &a, path);
         if (r < 0) {
             rc = errno_to_exit(r);
@@ -1161,6 +1416,19 @@ int main(int argc, char **argv)
             rc = errno_to_exit(r);
             goto out;
         }
+    } else if (!strcmp(cmd->name, "client-add")) {
+        if (a.opts & O_CONFIDENTIAL) {
+            r = make_secret(SECRET_PREFIX, key, sizeof(key), hex);
+            if (r < 0) {
+                rc = EXIT_IO;
+                goto out;
+            }
+        }
+        r = client_line(&a, (a.opts & O_CONFIDENTIAL) ? hex : NULL, &hash);
+        if (r < 0) {
+            rc = errno_to_exit(r);
+            goto out;
+        }
     } else if (!strcmp(cmd->name, "useradd")) {
         hash = strdup("!");
         if (!hash) {
@@ -1168,7 +1436,7 @@ int main(int argc, char **argv)
             goto out;
         }
     } else if (!strcmp(cmd->name, "apikey-add")) {
-        r = make_apikey(key, sizeof(key), hex);
+        r = make_secret(APIKEY_PREFIX, key, sizeof(key), hex);
         if (r < 0) {
             rc = EXIT_IO;
             goto out;
@@ -1181,19 +1449,26 @@ int main(int argc, char **argv)
         goto out;
     }
     rc = EXIT_OK;
-    if (!strcmp(cmd->name, "apikey-add")) {
+    if (!strcmp(cmd->name, "apikey-add") ||
+        (!strcmp(cmd->name, "client-add") && (a.opts & O_CONFIDENTIAL))) {
+        bool client = !strcmp(cmd->name, "client-add");
         /* Shown once, after it is safely stored. */
         printf("%s\n", key);
         if (fflush(stdout) != 0 || ferror(stdout)) {
-            msg("cannot print the key; remove it with apikey-del and add it again");
+            msg("cannot print the %s; remove it with %s and add it again",
+                client ? "client secret" : "key", client ? "client-del" : "apikey-del");
             rc = EXIT_IO;
             goto out;
         }
-        info("API key for '%s' added to %s; it is shown only this once", a.name, path);
+        if (client)
+            info("client '%s' added to %s; its secret is shown only this once", a.name, path);
+        else
+            info("API key for '%s' added to %s; it is shown only this once", a.name, path);
     } else if (cmd->writes) {
-        static const char *const done[] = {"useradd",    "added to",    "passwd",  "changed in",
-                                           "usermod",    "changed in",  "userdel", "removed from",
-                                           "apikey-del", "removed from"};
+        static const char *const done[] = {
+                "useradd",    "added to", "passwd",       "changed in",  "usermod",
+                "changed in", "userdel",  "removed from", "apikey-del",  "removed from",
+                "client-add", "added to", "client-del",   "removed from"};
         for (size_t i = 0; i < ARRAY_SIZE(done); i += 2)
             if (!strcmp(cmd->name, done[i]))
                 info("%s '%s' %s %s", stores[cmd->store].what, a.name, done[i + 1], path);

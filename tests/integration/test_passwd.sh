@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# wotgw-passwd(8): users and API keys files, hashes checked independently
+# wotgw-passwd(8): users, API keys and OAuth clients files, signing-key
+# rotation, hashes checked independently
 # (perl's crypt() is libxcrypt's), comments and unparsable lines kept,
 # atomic locked updates, exit codes, file mode.
 source tests/integration/lib.sh "$@"
@@ -17,7 +18,7 @@ export -f verify hash_of
 
 # ---- help, version, usage ----------------------------------------------------------
 check "--help exits 0 and lists every command" bash -c \
-    'o=$("$1" --help) && for c in useradd passwd usermod userdel users apikey-add apikey-del apikeys; do [[ $o == *"$c"* ]] || exit 1; done' _ "$PASSWD"
+    'o=$("$1" --help) && for c in useradd passwd usermod userdel users apikey-add apikey-del apikeys client-add client-del clients key-rotate; do [[ $o == *"$c"* ]] || exit 1; done' _ "$PASSWD"
 check "--version prints the version" bash -c '[[ $("$1" --version) == "wotgw-passwd "[0-9]* ]]' _ "$PASSWD"
 "$PASSWD" >/dev/null 2>&1; check "no command: exit 1" [ $? -eq 1 ]
 "$PASSWD" -f "$U" frobnicate x >/dev/null 2>&1; check "unknown command: exit 1" [ $? -eq 1 ]
@@ -219,5 +220,90 @@ check "apikey-del removes the key" bash -c '[ $1 -eq 0 ] && ! grep -q "^sensor1:
 check "apikey-del of an unknown name: exit 1" [ $rc -eq 1 ]
 "$PASSWD" -f "$K" apikey-add 'bad name' >/dev/null 2>&1; rc=$?
 check "apikey-add with a bad name: exit 1" [ $rc -eq 1 ]
+
+
+# ---- OAuth clients (the built-in authorization server) ---------------------------------------
+C=$T/clients
+printf '# oauth clients\n' > "$C"
+"$PASSWD" -f "$C" client-add app --public --grants authorization_code,refresh_token \
+    --scopes 'lamp:read lamp:write' --redirect-uri https://app.example/cb \
+    --redirect-uri http://127.0.0.1:5000/cb 2>/dev/null; rc=$?
+check "client-add --public exits 0" [ $rc -eq 0 ]
+check "the public client's line" grep -qx 'app type=public grants=authorization_code,refresh_token scopes=lamp:read,lamp:write redirect_uri=https://app.example/cb redirect_uri=http://127.0.0.1:5000/cb' "$C"
+secret=$("$PASSWD" -f "$C" client-add svc --confidential --grants client_credentials \
+    --scopes lamp:read 2>"$T/c.err"); rc=$?
+check "client-add --confidential exits 0 and prints one wgs_ secret" \
+    bash -c '[ $1 -eq 0 ] && [[ $2 =~ ^wgs_[A-Za-z0-9_-]{43}$ ]]' _ $rc "$secret"
+sum=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
+check "the file holds the secret's SHA-256" grep -qx "svc type=confidential secret=$sum grants=client_credentials scopes=lamp:read" "$C"
+check "the secret is not in the file or the messages" \
+    bash -c '! grep -qF -- "$1" "$2" && ! grep -qF -- "$1" "$3"' _ "$secret" "$C" "$T/c.err"
+check "clients file keeps its comment, mode 0640" bash -c '[ "$(head -n1 "$1")" = "# oauth clients" ] && [ "$(stat -c %a "$1")" = 640 ]' _ "$C"
+cp "$C" "$T/c.before"
+refuse() { # WHAT ARGS...: exit 1, file unchanged, no secret printed
+    local n=$1; shift
+    out=$("$PASSWD" -f "$C" client-add "$@" 2>/dev/null); rc=$?
+    check "client-add refuses $n" bash -c '[ $1 -eq 1 ] && [ -z "$2" ] && cmp -s "$3" "$4"' _ $rc "$out" "$C" "$T/c.before"
+}
+refuse "the password grant" x --public --grants password --scopes a
+refuse "implicit" x --public --grants implicit --scopes a
+refuse "client_credentials for a public client" x --public --grants client_credentials --scopes a
+refuse "an http redirect URI off loopback" x --public --grants authorization_code --scopes a --redirect-uri http://evil.example/cb
+refuse "a redirect URI with a fragment" x --public --grants authorization_code --scopes a --redirect-uri 'https://a.example/cb#x'
+refuse "the code grant without a redirect URI" x --public --grants authorization_code --scopes a
+refuse "neither --public nor --confidential" x --grants device_code --scopes a
+refuse "both --public and --confidential" x --public --confidential --grants device_code --scopes a
+refuse "an existing name" svc --confidential --grants client_credentials --scopes a
+refuse "a bad name" 'bad name' --public --grants device_code --scopes a
+refuse "a bad scope" x --public --grants device_code --scopes 'a"b'
+check "clients lists name, type, grants, scopes, redirects; no hash" \
+    bash -c 'o=$("$1" -f "$2" clients) && [ "$o" = "$(printf "app\tpublic\tauthorization_code,refresh_token\tlamp:read,lamp:write\thttps://app.example/cb http://127.0.0.1:5000/cb\nsvc\tconfidential\tclient_credentials\tlamp:read\t-")" ]' _ "$PASSWD" "$C"
+"$PASSWD" -f "$C" client-add tv --public --grants device_code,refresh_token --scopes '*' 2>/dev/null
+"$PASSWD" -f "$C" client-del app 2>/dev/null; rc=$?
+check "client-del removes the client" bash -c '[ $1 -eq 0 ] && ! grep -q "^app " "$2" && grep -q "^svc " "$2" && grep -q "^tv " "$2"' _ $rc "$C"
+"$PASSWD" -f "$C" client-del app >/dev/null 2>&1; rc=$?
+check "client-del of an unknown client: exit 1" [ $rc -eq 1 ]
+
+# ---- signing keys ---------------------------------------------------------------------------------
+KD=$T/state/oauth
+mkdir -p "$T/state"
+kid1=$("$PASSWD" -f "$KD" key-rotate 2>/dev/null); rc=$?
+check "key-rotate makes the first key (exit 0, prints its kid)" bash -c '[ $1 -eq 0 ] && [[ $2 =~ ^[A-Za-z0-9_-]{43}$ ]]' _ $rc "$kid1"
+check "key directory 0700, keys.json 0600" bash -c '[ "$(stat -c %a "$1")" = 700 ] && [ "$(stat -c %a "$1/keys.json")" = 600 ]' _ "$KD"
+kid2=$("$PASSWD" -f "$KD" key-rotate --alg EdDSA 2>/dev/null)
+check "a rotation keeps the old key (retired) beside the new active one" \
+    bash -c '[ "$(jq -r "[.keys[] | select(.retired == 0) | .kid] | join(\",\")" "$1")" = "$2" ] && [ "$(jq -r "[.keys[] | select(.retired != 0) | .kid] | join(\",\")" "$1")" = "$3" ] && [ "$(jq -r ".keys[] | select(.retired == 0) | .alg" "$1")" = EdDSA ]' _ "$KD/keys.json" "$kid2" "$kid1"
+"$PASSWD" -f "$KD" key-rotate --alg RS256 >/dev/null 2>&1; rc=$?
+check "key-rotate --alg RS256: exit 1" [ $rc -eq 1 ]
+
+# wotgw itself reads what wotgw-passwd wrote
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 >/dev/null 2>&1
+cp "$ROOT/tests/data/oauth/lamp.td.json" "$T/lamp.td.json"
+cat > "$T/oauth.conf" <<EOF
+[gateway]
+state_dir = state
+base_url = https://gw.test:8443
+[https]
+listen = 127.0.0.1:$(free_port)
+certificate = cert.pem
+key = key.pem
+[oauth]
+enabled = yes
+clients = clients
+[thing lamp]
+td = $T/lamp.td.json
+security = oauth2:local
+EOF
+out=$("$WOTGW" -t -c "$T/oauth.conf" 2>&1); rc=$?
+check "wotgw -t accepts the clients file and keys (1 issuer: local)" bash -c '[ $1 -eq 0 ] && [[ $2 == *"1 thing, 1 issuer"* ]]' _ $rc "$out"
+td=$("$WOTGW" -c "$T/oauth.conf" --print-td lamp 2>/dev/null)
+check "the exposed TD points at the authorization server" \
+    bash -c '[ "$(jq -r ".securityDefinitions.oauth2_local_sc | [.flow, .authorization, .token] | join(\" \")" <<<"$1")" = "code https://gw.test:8443/oauth/authorize https://gw.test:8443/oauth/token" ]' _ "$td"
+"$PASSWD" -f "$KD" key-rotate --drop-old >/dev/null 2>/dev/null
+check "key-rotate --drop-old leaves only the new key" [ "$(jq '.keys | length' "$KD/keys.json")" = 1 ]
+printf 'broken line\n' >> "$C"
+"$WOTGW" -t -c "$T/oauth.conf" >/dev/null 2>"$T/t.err"; rc=$?
+check "wotgw -t refuses a broken clients file with FILE:LINE" bash -c '[ $1 -ne 0 ] && grep -q "clients:4:" "$2"' _ $rc "$T/t.err"
 
 finish

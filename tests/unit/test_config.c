@@ -704,12 +704,94 @@ static void test_thing(void **state)
     bad("[thing lamp]\ntd = x\n[thing lamp]\ntd = y\n", 3, "duplicate section [thing lamp]");
 }
 
+/* ---- [mqtt] -------------------------------------------------------------------------------- */
+
+static void test_mqtt(void **state)
+{
+    /* absent: disabled, nothing set */
+    struct config *c = good("[gateway]\nbase_url = https://gw.example:8443\n");
+    assert_false(c->mqtt.enabled);
+    assert_null(c->mqtt.broker_url);
+    assert_null(c->mqtt.topic_prefix);
+    config_free(c);
+
+    /* defaults: the host of base_url, port 8883 */
+    c = good("[gateway]\nbase_url = https://gw.example:8443/base\n[mqtt]\npassword_file = "
+             "mqtt.secret\n");
+    assert_true(c->mqtt.enabled);
+    assert_int_equal(c->mqtt.line, 3);
+    assert_string_equal(c->mqtt.broker_url, "mqtts://gw.example:8883");
+    assert_string_equal(c->mqtt.topic_prefix, "wot");
+    assert_string_equal(c->mqtt.broker, "127.0.0.1:1883");
+    assert_true(c->mqtt.broker_loopback);
+    assert_string_equal(c->mqtt.client_id, "wotgw");
+    assert_path(c->mqtt.password_file, "mqtt.secret");
+    assert_int_equal(c->mqtt.password_file_line, 4);
+    assert_null(c->mqtt.broker_ca);
+    config_free(c);
+    c = good("[gateway]\nbase_url = https://[fd00::1]/\n[mqtt]\npassword_file = p\n");
+    assert_string_equal(c->mqtt.broker_url, "mqtts://[fd00::1]:8883");
+    config_free(c);
+    c = good("[mqtt]\npassword_file = p\n"); /* base_url from the default listen */
+    assert_string_equal(c->mqtt.broker_url, "mqtts://localhost:8883");
+    config_free(c);
+
+    /* every key */
+    c = good("[mqtt]\nbroker_url = mqtts://mqtt.home.example:18883/\ntopic_prefix = home/wot\n"
+             "broker = [::1]:1884\nclient_id = gw-1.a_b\npassword_file = /etc/x/secret\n"
+             "broker_ca = tls/ca.crt\n");
+    assert_string_equal(c->mqtt.broker_url, "mqtts://mqtt.home.example:18883");
+    assert_string_equal(c->mqtt.topic_prefix, "home/wot");
+    assert_string_equal(c->mqtt.broker, "[::1]:1884");
+    assert_true(c->mqtt.broker_loopback);
+    assert_string_equal(c->mqtt.client_id, "gw-1.a_b");
+    assert_string_equal(c->mqtt.password_file, "/etc/x/secret");
+    assert_path(c->mqtt.broker_ca, "tls/ca.crt");
+    config_free(c);
+    c = good("[mqtt]\nbroker = 192.168.1.5:8883\nbroker_ca = ca.crt\npassword_file = p\n");
+    assert_false(c->mqtt.broker_loopback);
+    config_free(c);
+    c = good("[mqtt]\nbroker = 127.8.9.10:1\npassword_file = p\n");
+    assert_true(c->mqtt.broker_loopback);
+    config_free(c);
+
+    /* bad values, each with its line */
+    bad("[mqtt]\nbroker_url = mqtt://gw:1883\npassword_file = p\n", 2, "must start with mqtts://");
+    bad("[mqtt]\nbroker_url = https://gw:8883\npassword_file = p\n", 2, "must start with mqtts://");
+    bad("[mqtt]\nbroker_url = mqtts://gw:8883/wot\npassword_file = p\n", 2, "without a path");
+    bad("[mqtt]\nbroker_url = mqtts://gw:99999\npassword_file = p\n", 2, "invalid port");
+    bad("[mqtt]\nbroker_url = mqtts://u@gw\npassword_file = p\n", 2, "user information");
+    bad("[mqtt]\nbroker_url = mqtts://\npassword_file = p\n", 2, "has no host");
+    bad("[mqtt]\nbroker_url =\npassword_file = p\n", 2, "empty value");
+    bad("[mqtt]\ntopic_prefix = wot/#\npassword_file = p\n", 2, "topic_prefix 'wot/#'");
+    bad("[mqtt]\ntopic_prefix = /wot\npassword_file = p\n", 2, "topic_prefix");
+    bad("[mqtt]\ntopic_prefix = $SYS\npassword_file = p\n", 2, "not starting with '$'");
+    bad("[mqtt]\ntopic_prefix = a//b\npassword_file = p\n", 2, "topic_prefix");
+    bad("[mqtt]\ntopic_prefix = w t\npassword_file = p\n", 2, "topic_prefix");
+    bad("[mqtt]\nbroker = localhost:1883\npassword_file = p\n", 2, "names are not resolved");
+    bad("[mqtt]\nbroker = 127.0.0.1\npassword_file = p\n", 2, "expected HOST:PORT");
+    bad("[mqtt]\nbroker = 127.0.0.1:0\npassword_file = p\n", 2, "port must be a number");
+    bad("[mqtt]\nbroker = 0.0.0.0:1883\npassword_file = p\n", 2, "not an address to connect");
+    bad("[mqtt]\nbroker = [::]:1883\npassword_file = p\n", 2, "not an address to connect");
+    bad("[mqtt]\nbroker = 192.168.1.5:8883\npassword_file = p\n", 1, "set broker_ca");
+    bad("[mqtt]\nclient_id = wot gw\npassword_file = p\n", 2, "client_id 'wot gw'");
+    bad("[mqtt]\nclient_id = a/b\npassword_file = p\n", 2, "client_id");
+    bad("[mqtt]\nclient_id = "
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\npassword_file = p\n",
+        2, "client_id");
+    bad("[mqtt]\nbroker_url = mqtts://gw\n", 1, "missing required key 'password_file' in [mqtt]");
+    bad("[mqtt]\npassword_file = p\ntopic_prefx = x\n", 3, "did you mean 'topic_prefix'");
+    bad("[mqtt]\npassword_file = p\nport = 8883\n", 3, "unknown key 'port' in [mqtt]");
+}
+
 /* ---- the file as a whole ---------------------------------------------------------------- */
 
 static void test_sections(void **state)
 {
     bad("[coap]\nlisten = 0.0.0.0:5684\n", 1, "section [coap] is not supported by this version");
-    bad("[mqtt]\n", 1, "section [mqtt] is not supported by this version");
+    bad("[mqtt]\nbroker_url = mqtts://x\npassword_file = p\n[mqtt]\npassword_file = p\n", 4,
+        "duplicate section [mqtt]");
+    bad("[mqtt x]\npassword_file = p\n", 1, "[mqtt] takes no name");
     bad("[gateways]\n", 1, "unknown section [gateways]");
     bad("[Gateway]\n", 1, "unknown section [Gateway]");
     bad("[device lamp]\n", 1, "unknown section [device lamp]");
@@ -847,6 +929,7 @@ int main(void)
             cmocka_unit_test(test_issuer),         cmocka_unit_test(test_thing),
             cmocka_unit_test(test_sections),       cmocka_unit_test(test_long_value),
             cmocka_unit_test(test_errors_file),    cmocka_unit_test(test_load_errors),
+            cmocka_unit_test(test_mqtt),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
