@@ -22,7 +22,8 @@ SAN        ?= 0
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS       := libsystemd jansson openssl libcrypt libmicrohttpd gnutls libcurl
+PKGS       := libsystemd jansson openssl libcrypt libmicrohttpd gnutls libcurl libcoap-3-gnutls \
+              libmosquitto
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)

@@ -14,7 +14,7 @@ pkgs=(
   # tests
   libcmocka-dev libclang-rt-14-dev mandoc systemd
   curl openssl jq python3 libcoap3-bin mosquitto mosquitto-clients
-  nodejs npm
+  nodejs npm chromium
   # benchmarks
   nginx-light wrk
 )
@@ -34,7 +34,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # npm test tools (versions pinned by each package-lock.json)
-for d in tests/node tests/node/cose-interop tests/node/nodewot; do
+for d in tests/node tests/node/*/; do
+  d=${d%/}
   [ -f "$d/package.json" ] || continue
   if [ ! -d "$d/node_modules" ] || [ "$d/package-lock.json" -nt "$d/node_modules" ]; then
     echo "deps: npm install in $d"
