@@ -4,28 +4,14 @@
 #define _GNU_SOURCE
 #include "apikeys.h"
 
+#include "linefile.h"
+
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-
-static bool name_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '@' || c == '-';
-}
-
-static bool word_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > 64)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!name_char(s[i]))
-            return false;
-    return true;
-}
 
 static bool is_hex(char c)
 {
@@ -50,41 +36,6 @@ void apikeys_free(struct apikeys *k)
     free(k);
 }
 
-static int groups_split(const char *s, size_t len, char ***out, const char **why)
-{
-    size_t n = 0;
-    int r;
-    char **v = calloc(APIKEYS_MAX_GROUPS + 1, sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    for (size_t start = 0, i = 0; len && i <= len; i++) {
-        if (i < len && s[i] != ',')
-            continue;
-        if (!word_ok(s + start, i - start)) {
-            *why = "invalid group name (allowed: 1 to 64 of A-Z a-z 0-9 . _ @ -)";
-            r = -EINVAL;
-            goto fail;
-        }
-        if (n == APIKEYS_MAX_GROUPS) {
-            *why = "too many groups (at most 32)";
-            r = -EINVAL;
-            goto fail;
-        }
-        v[n] = strndup(s + start, i - start);
-        if (!v[n]) {
-            r = -ENOMEM;
-            goto fail;
-        }
-        n++;
-        start = i + 1;
-    }
-    *out = v;
-    return 0;
-fail:
-    util_strv_free(v);
-    return r;
-}
-
 /* One entry line (NUL-terminated) into k; -EINVAL after a diagnostic. */
 static int line_parse(const char *path, unsigned ln, const char *s, struct apikey *k,
                       struct diags *d)
@@ -96,7 +47,7 @@ static int line_parse(const char *path, unsigned ln, const char *s, struct apike
         diag_add(d, path, ln, "expected NAME:SHA256HEX[:GROUP,...]");
         return -EINVAL;
     }
-    if (!word_ok(s, (size_t)(c1 - s))) {
+    if (!linefile_name_ok(s, (size_t)(c1 - s))) {
         diag_add(d, path, ln, "invalid key name (allowed: 1 to 64 of A-Z a-z 0-9 . _ @ -)");
         return -EINVAL;
     }
@@ -122,7 +73,7 @@ static int line_parse(const char *path, unsigned ln, const char *s, struct apike
         return -EINVAL;
     }
     const char *g = c2 ? c2 + 1 : "";
-    int r = groups_split(g, strlen(g), &k->groups, &why);
+    int r = linefile_groups_split(g, strlen(g), APIKEYS_MAX_GROUPS, &k->groups, &why);
     if (r == -EINVAL)
         diag_add(d, path, ln, "key '%s': %s", k->name, why);
     return r;
@@ -173,98 +124,67 @@ static int check_duplicates(const char *path, const struct apikeys *k, const uns
     return r;
 }
 
+struct parse_ctx {
+    const char *path;
+    struct diags *d;
+    struct apikeys *k;
+    unsigned *lines; /* line number of each entry */
+    size_t cap;
+};
+
+static int entry_line(void *ud, unsigned ln, char *line)
+{
+    struct parse_ctx *c = ud;
+    struct apikeys *k = c->k;
+    if (k->n == APIKEYS_MAX_ENTRIES) {
+        diag_add(c->d, c->path, ln, "more than %u keys", APIKEYS_MAX_ENTRIES);
+        return -E2BIG;
+    }
+    if (k->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 16;
+        struct apikey *nv = reallocarray(k->v, nc, sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        k->v = nv;
+        unsigned *nl = reallocarray(c->lines, nc, sizeof(*nl));
+        if (!nl)
+            return -ENOMEM;
+        c->lines = nl;
+        c->cap = nc;
+    }
+    struct apikey *e = &k->v[k->n];
+    *e = (struct apikey){0};
+    c->lines[k->n] = ln;
+    k->n++;
+    return line_parse(c->path, ln, line, e, c->d);
+}
+
 int apikeys_parse(const char *path, const char *text, size_t len, struct apikeys **out,
                   struct diags *d)
 {
-    struct apikeys *k = NULL;
-    unsigned *lines = NULL;
-    char *line = NULL;
-    size_t cap = 0;
-    unsigned ln = 0;
-    int r = 0, bad = 0;
+    struct parse_ctx c = {.path = path, .d = d};
+    int r;
 
     *out = NULL;
     if (len > APIKEYS_MAX_FILE_SIZE) {
         diag_add(d, path, 0, "file larger than %u bytes", APIKEYS_MAX_FILE_SIZE);
         return -EFBIG;
     }
-    k = calloc(1, sizeof(*k));
-    line = malloc(APIKEYS_MAX_LINE + 1);
-    if (!k || !line) {
+    c.k = calloc(1, sizeof(*c.k));
+    if (!c.k) {
         r = -ENOMEM;
         goto out;
     }
-    for (size_t pos = 0; pos < len;) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        const char *s = text + pos;
-        pos += ll + (nl ? 1 : 0);
-        ln++;
-        if (ll && s[ll - 1] == '\r')
-            ll--;
-        if (ll > APIKEYS_MAX_LINE) {
-            diag_add(d, path, ln, "line longer than %u bytes", APIKEYS_MAX_LINE);
-            bad = -EINVAL;
-            continue;
-        }
-        if (memchr(s, '\0', ll)) {
-            diag_add(d, path, ln, "NUL byte in line");
-            bad = -EINVAL;
-            continue;
-        }
-        memcpy(line, s, ll);
-        line[ll] = '\0';
-        if (line[0] == '#' || line[strspn(line, " \t")] == '\0')
-            continue;
-        if (k->n == APIKEYS_MAX_ENTRIES) {
-            diag_add(d, path, ln, "more than %u keys", APIKEYS_MAX_ENTRIES);
-            bad = -EINVAL;
-            break;
-        }
-        if (k->n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            struct apikey *nv = reallocarray(k->v, nc, sizeof(*nv));
-            if (!nv) {
-                r = -ENOMEM;
-                goto out;
-            }
-            k->v = nv;
-            unsigned *nl2 = reallocarray(lines, nc, sizeof(*nl2));
-            if (!nl2) {
-                r = -ENOMEM;
-                goto out;
-            }
-            lines = nl2;
-            cap = nc;
-        }
-        struct apikey *e = &k->v[k->n];
-        *e = (struct apikey){0};
-        lines[k->n] = ln;
-        k->n++;
-        r = line_parse(path, ln, line, e, d);
-        if (r == -ENOMEM)
-            goto out;
-        if (r < 0) {
-            bad = r;
-            r = 0;
-        }
-    }
-    if (!bad && k->n > 1)
-        r = check_duplicates(path, k, lines, d);
-    if (r == -ENOMEM)
-        goto out;
+    r = linefile_each(path, text, len, APIKEYS_MAX_LINE, d, entry_line, &c);
+    if (r == 0 && c.k->n > 1)
+        r = check_duplicates(path, c.k, c.lines, d);
     if (r < 0)
-        bad = r;
-    if (bad) {
-        r = bad;
         goto out;
-    }
-    *out = k;
-    k = NULL;
+    *out = c.k;
+    c.k = NULL;
 out:
-    apikeys_free(k);
-    free(lines);
-    free(line);
+    apikeys_free(c.k);
+    free(c.lines);
     if (r == -ENOMEM)
         diag_add(d, path, 0, "out of memory");
     return r;

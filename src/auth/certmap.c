@@ -4,27 +4,13 @@
 #define _GNU_SOURCE
 #include "certmap.h"
 
+#include "linefile.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static bool name_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '@' || c == '-';
-}
-
-static bool word_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > 64)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!name_char(s[i]))
-            return false;
-    return true;
-}
 
 static bool is_blank(char c)
 {
@@ -98,7 +84,7 @@ static int line_parse(const char *path, unsigned ln, const char *s, size_t len,
         diag_add(d, path, ln, "expected 'cn:COMMON_NAME USER' or 'sha256:HEX USER'");
         return -EINVAL;
     }
-    if (!word_ok(s + us, end - us)) {
+    if (!linefile_name_ok(s + us, end - us)) {
         diag_add(d, path, ln, "invalid user name (allowed: 1 to 64 of A-Z a-z 0-9 . _ @ -)");
         return -EINVAL;
     }
@@ -135,104 +121,78 @@ static int line_parse(const char *path, unsigned ln, const char *s, size_t len,
     return e->user ? 0 : -ENOMEM;
 }
 
+struct parse_ctx {
+    const char *path;
+    struct diags *d;
+    struct certmap *m;
+    unsigned *lines; /* line number of each entry */
+    size_t cap;
+};
+
+static int entry_line(void *ud, unsigned ln, char *line)
+{
+    struct parse_ctx *c = ud;
+    struct certmap *m = c->m;
+    if (m->n == CERTMAP_MAX_ENTRIES) {
+        diag_add(c->d, c->path, ln, "more than %u mappings", CERTMAP_MAX_ENTRIES);
+        return -E2BIG;
+    }
+    if (m->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 16;
+        struct certmap_entry *nv = reallocarray(m->v, nc, sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        m->v = nv;
+        unsigned *nl = reallocarray(c->lines, nc, sizeof(*nl));
+        if (!nl)
+            return -ENOMEM;
+        c->lines = nl;
+        c->cap = nc;
+    }
+    struct certmap_entry *e = &m->v[m->n];
+    *e = (struct certmap_entry){0};
+    c->lines[m->n] = ln;
+    m->n++;
+    int r = line_parse(c->path, ln, line, strlen(line), e, c->d);
+    if (r < 0)
+        return r;
+    /* at most CERTMAP_MAX_ENTRIES^2 / 2 comparisons */
+    for (size_t i = 0; i + 1 < m->n; i++) {
+        const struct certmap_entry *o = &m->v[i];
+        if ((e->cn && o->cn && !strcmp(e->cn, o->cn)) ||
+            (e->sha256_hex && o->sha256_hex && !strcmp(e->sha256_hex, o->sha256_hex))) {
+            diag_add(c->d, c->path, ln, "%s '%s' is already mapped on line %u",
+                     e->cn ? "CN" : "fingerprint", e->cn ? e->cn : e->sha256_hex, c->lines[i]);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 int certmap_parse(const char *path, const char *text, size_t len, struct certmap **out,
                   struct diags *d)
 {
-    struct certmap *m = NULL;
-    unsigned *lines = NULL;
-    char *line = NULL;
-    size_t cap = 0;
-    unsigned ln = 0;
-    int r = 0, bad = 0;
+    struct parse_ctx c = {.path = path, .d = d};
+    int r;
 
     *out = NULL;
     if (len > CERTMAP_MAX_FILE_SIZE) {
         diag_add(d, path, 0, "file larger than %u bytes", CERTMAP_MAX_FILE_SIZE);
         return -EFBIG;
     }
-    m = calloc(1, sizeof(*m));
-    line = malloc(CERTMAP_MAX_LINE + 1);
-    if (!m || !line) {
+    c.m = calloc(1, sizeof(*c.m));
+    if (!c.m) {
         r = -ENOMEM;
         goto out;
     }
-    for (size_t pos = 0; pos < len;) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        const char *s = text + pos;
-        pos += ll + (nl ? 1 : 0);
-        ln++;
-        if (ll && s[ll - 1] == '\r')
-            ll--;
-        if (ll > CERTMAP_MAX_LINE) {
-            diag_add(d, path, ln, "line longer than %u bytes", CERTMAP_MAX_LINE);
-            bad = -EINVAL;
-            continue;
-        }
-        if (memchr(s, '\0', ll)) {
-            diag_add(d, path, ln, "NUL byte in line");
-            bad = -EINVAL;
-            continue;
-        }
-        memcpy(line, s, ll);
-        line[ll] = '\0';
-        if (line[0] == '#' || line[strspn(line, " \t")] == '\0')
-            continue;
-        if (m->n == CERTMAP_MAX_ENTRIES) {
-            diag_add(d, path, ln, "more than %u mappings", CERTMAP_MAX_ENTRIES);
-            bad = -EINVAL;
-            break;
-        }
-        if (m->n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            struct certmap_entry *nv = reallocarray(m->v, nc, sizeof(*nv));
-            if (!nv) {
-                r = -ENOMEM;
-                goto out;
-            }
-            m->v = nv;
-            unsigned *nl2 = reallocarray(lines, nc, sizeof(*nl2));
-            if (!nl2) {
-                r = -ENOMEM;
-                goto out;
-            }
-            lines = nl2;
-            cap = nc;
-        }
-        struct certmap_entry *e = &m->v[m->n];
-        *e = (struct certmap_entry){0};
-        lines[m->n] = ln;
-        m->n++;
-        r = line_parse(path, ln, line, ll, e, d);
-        if (r == -ENOMEM)
-            goto out;
-        if (r < 0) {
-            bad = r;
-            r = 0;
-            continue;
-        }
-        /* at most CERTMAP_MAX_ENTRIES^2 / 2 comparisons */
-        for (size_t i = 0; i + 1 < m->n; i++) {
-            const struct certmap_entry *o = &m->v[i];
-            if ((e->cn && o->cn && !strcmp(e->cn, o->cn)) ||
-                (e->sha256_hex && o->sha256_hex && !strcmp(e->sha256_hex, o->sha256_hex))) {
-                diag_add(d, path, ln, "%s '%s' is already mapped on line %u",
-                         e->cn ? "CN" : "fingerprint", e->cn ? e->cn : e->sha256_hex, lines[i]);
-                bad = -EINVAL;
-                break;
-            }
-        }
-    }
-    if (bad) {
-        r = bad;
+    r = linefile_each(path, text, len, CERTMAP_MAX_LINE, d, entry_line, &c);
+    if (r < 0)
         goto out;
-    }
-    *out = m;
-    m = NULL;
+    *out = c.m;
+    c.m = NULL;
 out:
-    certmap_free(m);
-    free(lines);
-    free(line);
+    certmap_free(c.m);
+    free(c.lines);
     if (r == -ENOMEM)
         diag_add(d, path, 0, "out of memory");
     return r;

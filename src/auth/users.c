@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include "users.h"
 
+#include "linefile.h"
+
 #include <crypt.h>
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -18,22 +20,6 @@
  * fixed yescrypt setting with libxcrypt's default cost; the salt is not a
  * secret. */
 #define USERS_BUILTIN_DUMMY "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$"
-
-static bool name_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '@' || c == '-';
-}
-
-static bool word_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > USERS_MAX_NAME)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!name_char(s[i]))
-            return false;
-    return true;
-}
 
 /* The crypt(5) alphabet plus "$". */
 static bool crypt_char(char c)
@@ -122,43 +108,6 @@ void users_free(struct users *u)
     free(u);
 }
 
-/* Splits "a,b,c" (len bytes, may be 0) into a NULL-terminated vector.
- * -EINVAL with *why set for a bad group name or too many groups. */
-static int groups_split(const char *s, size_t len, char ***out, const char **why)
-{
-    size_t n = 0;
-    int r;
-    char **v = calloc(USERS_MAX_GROUPS + 1, sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    for (size_t start = 0, i = 0; len && i <= len; i++) {
-        if (i < len && s[i] != ',')
-            continue;
-        if (!word_ok(s + start, i - start)) {
-            *why = "invalid group name (allowed: 1 to 64 of A-Z a-z 0-9 . _ @ -)";
-            r = -EINVAL;
-            goto fail;
-        }
-        if (n == USERS_MAX_GROUPS) {
-            *why = "too many groups (at most 32)";
-            r = -EINVAL;
-            goto fail;
-        }
-        v[n] = strndup(s + start, i - start);
-        if (!v[n]) {
-            r = -ENOMEM;
-            goto fail;
-        }
-        n++;
-        start = i + 1;
-    }
-    *out = v;
-    return 0;
-fail:
-    util_strv_free(v);
-    return r;
-}
-
 struct tmp_user {
     struct user u;
     unsigned line;
@@ -182,7 +131,7 @@ static int line_parse(const char *path, unsigned ln, const char *s, struct tmp_u
         diag_add(d, path, ln, "expected NAME:HASH[:GROUP,...]");
         return -EINVAL;
     }
-    if (!word_ok(s, (size_t)(c1 - s))) {
+    if (!linefile_name_ok(s, (size_t)(c1 - s))) {
         diag_add(d, path, ln, "invalid user name (allowed: 1 to 64 of A-Z a-z 0-9 . _ @ -)");
         return -EINVAL;
     }
@@ -204,80 +153,54 @@ static int line_parse(const char *path, unsigned ln, const char *s, struct tmp_u
             diag_warn(d, path, ln, "user '%s': %s", t->u.name, warn);
     }
     const char *g = c2 ? c2 + 1 : "";
-    r = groups_split(g, strlen(g), &t->u.groups, &why);
+    r = linefile_groups_split(g, strlen(g), USERS_MAX_GROUPS, &t->u.groups, &why);
     if (r == -EINVAL)
         diag_add(d, path, ln, "user '%s': %s", t->u.name, why);
     return r;
 }
 
+struct parse_ctx {
+    const char *path;
+    struct diags *d;
+    struct tmp_user *tv;
+    size_t n, cap;
+};
+
+static int entry_line(void *ud, unsigned ln, char *line)
+{
+    struct parse_ctx *c = ud;
+    if (c->n == USERS_MAX_ENTRIES) {
+        diag_add(c->d, c->path, ln, "more than %u users", USERS_MAX_ENTRIES);
+        return -E2BIG;
+    }
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 16;
+        struct tmp_user *nv = reallocarray(c->tv, nc, sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        c->tv = nv;
+        c->cap = nc;
+    }
+    c->tv[c->n] = (struct tmp_user){0};
+    return line_parse(c->path, ln, line, &c->tv[c->n++], c->d);
+}
+
 int users_parse(const char *path, const char *text, size_t len, struct users **out, struct diags *d)
 {
-    struct tmp_user *tv = NULL;
+    struct parse_ctx c = {.path = path, .d = d};
     struct users *u = NULL;
-    char *line = NULL;
-    size_t n = 0, cap = 0;
-    unsigned ln = 0;
-    int r = 0, bad = 0;
+    int r;
 
     *out = NULL;
     if (len > USERS_MAX_FILE_SIZE) {
         diag_add(d, path, 0, "file larger than %u bytes", USERS_MAX_FILE_SIZE);
         return -EFBIG;
     }
-    line = malloc(USERS_MAX_LINE + 1);
-    if (!line)
-        return -ENOMEM;
-    for (size_t pos = 0; pos < len;) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        const char *s = text + pos;
-        pos += ll + (nl ? 1 : 0);
-        ln++;
-        if (ll && s[ll - 1] == '\r')
-            ll--;
-        if (ll > USERS_MAX_LINE) {
-            diag_add(d, path, ln, "line longer than %u bytes", USERS_MAX_LINE);
-            bad = -EINVAL;
-            continue;
-        }
-        if (memchr(s, '\0', ll)) {
-            diag_add(d, path, ln, "NUL byte in line");
-            bad = -EINVAL;
-            continue;
-        }
-        memcpy(line, s, ll);
-        line[ll] = '\0';
-        if (line[0] == '#' || line[strspn(line, " \t")] == '\0')
-            continue;
-        if (n == USERS_MAX_ENTRIES) {
-            diag_add(d, path, ln, "more than %u users", USERS_MAX_ENTRIES);
-            bad = -EINVAL;
-            break;
-        }
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            struct tmp_user *nv = reallocarray(tv, nc, sizeof(*nv));
-            if (!nv) {
-                r = -ENOMEM;
-                goto out;
-            }
-            tv = nv;
-            cap = nc;
-        }
-        tv[n] = (struct tmp_user){0};
-        r = line_parse(path, ln, line, &tv[n], d);
-        n++;
-        if (r == -ENOMEM)
-            goto out;
-        if (r < 0) {
-            bad = r;
-            r = 0;
-        }
-    }
-    if (bad) {
-        r = bad;
+    r = linefile_each(path, text, len, USERS_MAX_LINE, d, entry_line, &c);
+    struct tmp_user *tv = c.tv;
+    size_t n = c.n;
+    if (r < 0)
         goto out;
-    }
 
     u = calloc(1, sizeof(*u));
     if (!u) {
@@ -324,7 +247,6 @@ out:
     for (size_t i = 0; i < n; i++)
         user_clear(&tv[i].u);
     free(tv);
-    free(line);
     users_free(u);
     if (r == -ENOMEM)
         diag_add(d, path, 0, "out of memory");
