@@ -75,6 +75,7 @@ struct south_http {
     sd_event *ev;
     CURLM *multi;
     sd_event_source *timer; /* curl's timeout */
+    uint64_t timer_at;      /* when it fires; 0: off */
     sd_event_source *now;   /* curl's timeout 0: "call me at once" */
     sd_event_source *defer; /* works off the deferred list */
     struct south_http_call *calls;
@@ -477,9 +478,19 @@ static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *ud)
     return 0;
 }
 
+static int timer_set(struct south_http *c, long ms);
+
+/* The timer may fire before curl's deadline (see curl_timer_cb); curl
+ * calls CURLMOPT_TIMERFUNCTION only when its deadline changes, so ask it
+ * for the deadline again afterwards. */
 static int timer_cb(sd_event_source *s, uint64_t usec, void *ud)
 {
-    run_curl(ud, CURL_SOCKET_TIMEOUT, 0);
+    struct south_http *c = ud;
+    c->timer_at = 0; /* a oneshot timer is off once it fired */
+    run_curl(c, CURL_SOCKET_TIMEOUT, 0);
+    long ms = -1;
+    if (!c->timer_at && curl_multi_timeout(c->multi, &ms) == CURLM_OK && ms >= 0)
+        timer_set(c, ms);
     return 0;
 }
 
@@ -530,31 +541,40 @@ static int sock_cb(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
     return 0;
 }
 
-/* CURLMOPT_TIMERFUNCTION. curl moves its timer on every request (0 to start
- * a transfer, then its timeout): "now" goes to a defer source, and later
- * deadlines get a slack of 1/32 (at most SOUTH_TIMER_SLACK), so that
- * sd-event, which aligns wakeups within the slack, need not reprogram its
- * timerfd for every request (that syscall was the client's biggest cost). */
-static int curl_timer_cb(CURLM *m, long ms, void *ud)
+/* CURLMOPT_TIMERFUNCTION. curl moves its deadline on every request (0 to
+ * start a transfer, then its timeout, then none), and every move of an
+ * sd-event timer may cost a timerfd_settime(): that syscall was the client's
+ * biggest cost. So "now" goes to a defer source, and the timer only ever
+ * moves earlier while it is armed: when it fires before curl's deadline,
+ * timer_cb asks curl for the deadline again, which costs far less than
+ * moving the timer twice per request. Later deadlines also get a slack of
+ * 1/32 (at most SOUTH_TIMER_SLACK) within which sd-event may align them. */
+static int timer_set(struct south_http *c, long ms)
 {
-    struct south_http *c = ud;
-    if (ms <= 0) {
-        if (sd_event_source_set_enabled(c->timer, SD_EVENT_OFF) < 0)
-            return -1;
-        if (ms == 0 && sd_event_source_set_enabled(c->now, SD_EVENT_ONESHOT) < 0)
-            return -1;
+    if (ms < 0) /* no deadline: an armed timer just fires once for nothing */
         return 0;
-    }
+    if (ms == 0)
+        return sd_event_source_set_enabled(c->now, SD_EVENT_ONESHOT) < 0 ? -1 : 0;
+    if (sd_event_source_set_enabled(c->now, SD_EVENT_OFF) < 0)
+        return -1;
     uint64_t now, slack = (uint64_t)ms * 1000 / 32;
     if (slack > SOUTH_TIMER_SLACK)
         slack = SOUTH_TIMER_SLACK;
     sd_event_now(c->ev, CLOCK_MONOTONIC, &now);
-    if (sd_event_source_set_enabled(c->now, SD_EVENT_OFF) < 0 ||
-        sd_event_source_set_time(c->timer, now + (uint64_t)ms * 1000) < 0 ||
+    uint64_t at = now + (uint64_t)ms * 1000;
+    if (c->timer_at && c->timer_at <= at)
+        return 0;
+    if (sd_event_source_set_time(c->timer, at) < 0 ||
         sd_event_source_set_time_accuracy(c->timer, slack ? slack : 1) < 0 ||
         sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT) < 0)
         return -1;
+    c->timer_at = at;
     return 0;
+}
+
+static int curl_timer_cb(CURLM *m, long ms, void *ud)
+{
+    return timer_set(ud, ms);
 }
 
 static int now_cb(sd_event_source *s, void *ud)
