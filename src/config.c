@@ -625,6 +625,147 @@ static char *default_base_url(struct ctx *x)
     return url;
 }
 
+/* ---- [coaps] ----------------------------------------------------------------- */
+
+/* "coaps://HOST:PORT": the host of base_url, the port of the first listen. */
+static char *default_coaps_url(struct ctx *x, unsigned port)
+{
+    const char *b = x->c->base_url, *a, *e;
+    char *url = NULL;
+    if (!b || strncasecmp(b, "https://", 8))
+        b = DEFAULT_BASE_URL;
+    a = b + 8;
+    if (*a == '[')
+        e = strchr(a, ']') ? strchr(a, ']') + 1 : a + strcspn(a, "/?#");
+    else
+        e = a + strcspn(a, ":/?#");
+    if (asprintf(&url, "coaps://%.*s:%u", (int)(e - a), a, port) < 0) {
+        x->oom = true;
+        return NULL;
+    }
+    return url;
+}
+
+/* After [https] and [gateway]: certificate, key and client_ca default to
+ * those of [https], the public URL to base_url's host. */
+static void do_coaps(struct ctx *x, struct ini_section *s)
+{
+    struct config *c = x->c;
+    struct coaps_conf *k = &c->coaps;
+    struct ini_entry *e;
+    const char *why;
+    k->max_sessions = COAPS_DEFAULT_MAX_SESSIONS;
+    if (!s)
+        return;
+    k->enabled = true;
+    k->line = s->line;
+
+    e = get(x, s, "listen");
+    const char *lv = e ? e->value : COAPS_DEFAULT_LISTEN;
+    unsigned lline = e ? e->line : s->line, first_port = COAPS_DEFAULT_PORT;
+    if (util_split_words(lv, &k->listen, &k->n_listen) < 0) {
+        x->oom = true;
+        return;
+    }
+    if (k->n_listen == 0)
+        cerr(x, lline, "listen: no address");
+    if (k->n_listen > CONFIG_MAX_LISTEN)
+        cerr(x, lline, "listen: more than %d addresses", CONFIG_MAX_LISTEN);
+    for (size_t i = 0; i < k->n_listen && i < CONFIG_MAX_LISTEN; i++) {
+        char host[INET6_ADDRSTRLEN + 1];
+        bool v6, wild;
+        unsigned port;
+        if (!parse_listen(k->listen[i], host, sizeof(host), &v6, &wild, &port, &why)) {
+            cerr(x, lline, "listen: '%s': %s", k->listen[i], why);
+            continue;
+        }
+        if (i == 0)
+            first_port = port;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(k->listen[j], k->listen[i]))
+                cerr(x, lline, "listen: '%s' is given twice", k->listen[i]);
+    }
+
+    if ((e = get(x, s, "url"))) {
+        char *https = NULL;
+        size_t n = strlen(e->value);
+        while (n > 8 && e->value[n - 1] == '/')
+            n--;
+        if (strncasecmp(e->value, "coaps://", 8)) {
+            cerr(x, e->line, "url '%s' must start with coaps://", e->value);
+        } else if (asprintf(&https, "https://%.*s", (int)(n - 8), e->value + 8) < 0) {
+            x->oom = true;
+        } else if (!valid_https_url(https, false, &why)) {
+            cerr(x, e->line, "url '%s' %s", e->value, why);
+        } else if (strcspn(https + 8, "/?#") != strlen(https + 8)) {
+            cerr(x, e->line, "url '%s': give only coaps://HOST[:PORT], without a path", e->value);
+        } else if (!(k->url = strndup(e->value, n))) {
+            x->oom = true;
+        }
+        free(https);
+    } else {
+        k->url = default_coaps_url(x, first_port);
+    }
+
+    if ((e = get(x, s, "certificate")))
+        k->certificate = xjoin(x, c->dir, e->value);
+    else if (c->https.certificate)
+        k->certificate = xstrdup(x, c->https.certificate);
+    if ((e = get(x, s, "key")))
+        k->key = xjoin(x, c->dir, e->value);
+    else if (c->https.key && !ini_get(s, "certificate"))
+        k->key = xstrdup(x, c->https.key);
+    if ((e = get(x, s, "client_ca")))
+        k->client_ca = xjoin(x, c->dir, e->value);
+    else if (c->https.client_ca)
+        k->client_ca = xstrdup(x, c->https.client_ca);
+    if (!k->certificate != !k->key)
+        cerr(x, s->line, "[coaps]: give certificate and key together (or neither: PSK only)");
+    if (k->client_ca && !k->certificate)
+        cerr(x, s->line, "[coaps]: client_ca needs a certificate and key of the gateway");
+
+    if ((e = get(x, s, "max_sessions"))) {
+        uint64_t v;
+        if (util_parse_uint(e->value, 1, 65536, &v) < 0)
+            cerr(x, e->line, "max_sessions = %s is out of range (1 to 65536)", e->value);
+        else
+            k->max_sessions = v;
+    }
+
+    e = get(x, s, "rpk_listen");
+    if (util_split_words(e ? e->value : "", &k->rpk_listen, &k->n_rpk_listen) < 0) {
+        x->oom = true;
+        return;
+    }
+    if (k->n_rpk_listen > CONFIG_MAX_LISTEN)
+        cerr(x, e->line, "rpk_listen: more than %d addresses", CONFIG_MAX_LISTEN);
+    for (size_t i = 0; i < k->n_rpk_listen && i < CONFIG_MAX_LISTEN; i++) {
+        char host[INET6_ADDRSTRLEN + 1];
+        bool v6, wild;
+        unsigned port;
+        if (!parse_listen(k->rpk_listen[i], host, sizeof(host), &v6, &wild, &port, &why)) {
+            cerr(x, e->line, "rpk_listen: '%s': %s", k->rpk_listen[i], why);
+            continue;
+        }
+        for (size_t j = 0; j < k->n_listen; j++)
+            if (!strcmp(k->listen[j], k->rpk_listen[i]))
+                cerr(x, e->line, "rpk_listen: '%s' is also a listen address", k->rpk_listen[i]);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(k->rpk_listen[j], k->rpk_listen[i]))
+                cerr(x, e->line, "rpk_listen: '%s' is given twice", k->rpk_listen[i]);
+    }
+    if ((e = get(x, s, "rpk_key")))
+        k->rpk_key = xjoin(x, c->dir, e->value);
+    if (k->n_rpk_listen && !k->rpk_key)
+        cerr(x, s->line, "[coaps]: rpk_listen needs rpk_key (the gateway's EC private key)");
+    if (!k->n_rpk_listen && k->rpk_key)
+        cerr(x, s->line, "[coaps]: rpk_key is set but rpk_listen is not");
+    static const char *const known[] = {"listen",     "url",       "certificate",
+                                        "key",        "client_ca", "max_sessions",
+                                        "rpk_listen", "rpk_key",   NULL};
+    report_unknown(x, s, known, false);
+}
+
 /* ---- [gateway] --------------------------------------------------------------- */
 
 static void do_gateway(struct ctx *x, struct ini_section *s)
@@ -702,6 +843,10 @@ static void do_credentials(struct ctx *x, struct ini_section *s)
         cr->cert_identities = xjoin(x, c->dir, e->value);
         cr->cert_identities_line = e->line;
     }
+    if ((e = get(x, s, "psk"))) {
+        cr->psk = xjoin(x, c->dir, e->value);
+        cr->psk_line = e->line;
+    }
     if ((e = get(x, s, "apikey_header"))) {
         static const char *const reserved[] = {
                 "Authorization",  "Proxy-Authorization", "Cookie",     "Host",
@@ -724,8 +869,8 @@ static void do_credentials(struct ctx *x, struct ini_section *s)
     if (!cr->apikey_header)
         cr->apikey_header = xstrdup(x, DEFAULT_APIKEY_HDR);
     if (s) {
-        static const char *const known[] = {"users", "apikeys", "cert_identities", "apikey_header",
-                                            NULL};
+        static const char *const known[] = {"users",         "apikeys", "cert_identities",
+                                            "apikey_header", "psk",     NULL};
         report_unknown(x, s, known, false);
     }
 }
@@ -1194,6 +1339,7 @@ static int build(struct config *c, int ini_r, struct diags *d)
     struct ini_section *gateway = NULL, *https = NULL, *limits = NULL, *creds = NULL;
     struct ini_section *oauth = NULL; /* [oauth] */
     struct ini_section *mqtt = NULL;  /* [mqtt] */
+    struct ini_section *coaps = NULL; /* [coaps] */
     size_t n_iss = 0, n_things = 0;
     int r;
 
@@ -1229,6 +1375,9 @@ static int build(struct config *c, int ini_r, struct diags *d)
         } else if (!strcmp(t, "mqtt")) {
             if (singleton(&x, s))
                 mqtt = s;
+        } else if (!strcmp(t, "coaps")) {
+            if (singleton(&x, s))
+                coaps = s;
         } else if (!strcmp(t, "coap")) {
             cerr(&x, s->line, "section [%s] is not supported by this version", t);
         } else {
@@ -1236,7 +1385,7 @@ static int build(struct config *c, int ini_r, struct diags *d)
             label(s, l, sizeof(l));
             cerr(&x, s->line,
                  "unknown section %s (known: gateway, https, limits, credentials, issuer, oauth, "
-                 "mqtt, thing)",
+                 "mqtt, coaps, thing)",
                  l);
         }
     }
@@ -1259,6 +1408,7 @@ static int build(struct config *c, int ini_r, struct diags *d)
     do_gateway(&x, gateway);
     do_credentials(&x, creds);
     do_mqtt(&x, mqtt);
+    do_coaps(&x, coaps);
     for (size_t i = 0; i < c->ini.n_sections && !x.oom; i++) {
         struct ini_section *s = &c->ini.sections[i];
         if (!s->name || !valid_name(s->name))
@@ -1371,6 +1521,14 @@ void config_free(struct config *c)
     free(c->credentials.apikeys);
     free(c->credentials.cert_identities);
     free(c->credentials.apikey_header);
+    free(c->credentials.psk);
+    util_strv_free(c->coaps.listen);
+    free(c->coaps.url);
+    free(c->coaps.certificate);
+    free(c->coaps.key);
+    free(c->coaps.client_ca);
+    util_strv_free(c->coaps.rpk_listen);
+    free(c->coaps.rpk_key);
     for (size_t i = 0; i < c->n_issuers; i++) {
         struct issuer_conf *ic = &c->issuers[i];
         free(ic->name);

@@ -74,6 +74,8 @@ struct credentials_conf {
     unsigned apikeys_line;
     char *cert_identities; /* certificate -> user map, NULL: none */
     unsigned cert_identities_line;
+    char *psk; /* CoAPS pre-shared keys (auth/psk.h), NULL: none */
+    unsigned psk_line;
     char *apikey_header; /* header name, default "X-API-Key" */
 };
 
@@ -150,6 +152,30 @@ struct mqtt_conf {
                       * (loopback only) */
 };
 
+/* [coaps]: the CoAPS front end (north/coaps.h), DTLS 1.2 with PSK and
+ * X.509 client certificates. Present only when the section is. */
+#define COAPS_DEFAULT_LISTEN       "0.0.0.0:5684"
+#define COAPS_DEFAULT_PORT         5684
+#define COAPS_DEFAULT_MAX_SESSIONS 256
+
+struct coaps_conf {
+    bool enabled; /* the section is present */
+    unsigned line;
+    char **listen; /* "IP:port" / "[IPv6]:port", NULL-terminated */
+    size_t n_listen;
+    char *url;         /* public "coaps://HOST:PORT" written into forms; default from
+                        * base_url's host and the first listen port */
+    char *certificate; /* absolute; default [https] certificate; NULL: PSK only */
+    char *key;
+    char *client_ca; /* default [https] client_ca; NULL: no client certificates */
+    uint64_t max_sessions;
+    /* raw public keys (RFC 7250): a listener of their own (libcoap sets RPK
+     * per context); NULL-terminated, empty: no RPK */
+    char **rpk_listen;
+    size_t n_rpk_listen;
+    char *rpk_key; /* the gateway's EC private key (SEC1 PEM), absolute */
+};
+
 /* [thing NAME] */
 struct thing_conf {
     char *name; /* URL segment; [A-Za-z0-9._~-]+ */
@@ -182,6 +208,7 @@ struct config {
 
     struct oauth_conf oauth;
     struct mqtt_conf mqtt;
+    struct coaps_conf coaps;
 
     struct issuer_conf *issuers; /* with the [oauth] one last, when enabled */
     size_t n_issuers;

@@ -10,6 +10,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "north/coaps.h"
 #include "north/https.h"
 #include "proxy.h"
 #include "south/http.h"
@@ -17,6 +18,7 @@
 /* The north front ends; CoAPS and MQTT add theirs here. */
 static const struct frontend_ops *const frontends[] = {
         &https_frontend,
+        &coaps_frontend,
 };
 
 #define STATUS_INTERVAL_US (5 * 1000000ull)

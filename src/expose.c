@@ -28,6 +28,8 @@
 #define EXPOSE_MAX_DEPTH   64    /* recursion of the address scrubber */
 #define MQV_CONTEXT_PREFIX "mqv" /* the W3C WoT MQTT binding template */
 #define MQV_CONTEXT_IRI    "https://www.w3.org/2019/wot/mqtt#"
+#define COV_CONTEXT_PREFIX "cov" /* the W3C WoT CoAP binding template */
+#define COV_CONTEXT_IRI    "http://www.example.org/coap-binding#"
 
 struct needle {
     char *s;
@@ -218,6 +220,7 @@ static bool is_td_uri(const char *s)
 }
 
 static bool mqtts_enabled(const struct config *conf);
+static bool coaps_enabled(const struct config *conf);
 
 /* Keeps the device's extra vocabularies in a form the TD 1.1 schema
  * accepts (URI strings, objects of string values) and adds ours. */
@@ -251,7 +254,8 @@ static json_t *make_context(struct expose_ctx *x, const json_t *dev)
                 json_object_foreach((json_t *)e, k, m)
                 {
                     if (!json_is_string(m) || !strcmp(k, WOTGW_CONTEXT_PREFIX) ||
-                        !strcmp(k, MQV_CONTEXT_PREFIX))
+                        !strcmp(k, MQV_CONTEXT_PREFIX) ||
+                        (coaps_enabled(x->conf) && !strcmp(k, COV_CONTEXT_PREFIX)))
                         continue;
                     if (set_new(o, k, json_string(json_string_value(m))) < 0) {
                         json_decref(o);
@@ -278,6 +282,8 @@ static json_t *make_context(struct expose_ctx *x, const json_t *dev)
     if (!ours || set_new(ours, WOTGW_CONTEXT_PREFIX, json_string(WOTGW_CONTEXT_IRI)) < 0 ||
         (mqtts_enabled(x->conf) &&
          set_new(ours, MQV_CONTEXT_PREFIX, json_string(MQV_CONTEXT_IRI)) < 0) ||
+        (coaps_enabled(x->conf) &&
+         set_new(ours, COV_CONTEXT_PREFIX, json_string(COV_CONTEXT_IRI)) < 0) ||
         append_new(ctx, ours) < 0) {
         json_decref(ours);
         goto fail;
@@ -929,10 +935,90 @@ static int mqtts_make_form(const struct expose_ctx *x, const struct td_affordanc
     return 0;
 }
 
-/* One entry per north protocol; CoAPS adds its own here. */
+/* CoAPS (north/coaps.h): DTLS with PSK or a client certificate, the same
+ * paths as HTTPS under [coaps] url, terms of the W3C WoT CoAP binding
+ * template ("cov:"). No observe or event forms yet. */
+struct coaps_route {
+    enum wot_op op;
+    const char *method; /* cov:method */
+};
+
+static const struct coaps_route coaps_routes[] = {
+        {WOT_OP_READPROPERTY, "GET"},
+        {WOT_OP_WRITEPROPERTY, "PUT"},
+        {WOT_OP_INVOKEACTION, "POST"},
+        {WOT_OP_READALLPROPERTIES, "GET"},
+};
+
+static bool coaps_enabled(const struct config *conf)
+{
+    return conf->coaps.enabled && conf->coaps.url;
+}
+
+/* A CoAPS consumer presents a PSK identity or a client certificate in
+ * the DTLS handshake, nothing else; nosec is served to any consumer that
+ * completed one. */
+static bool coaps_supports(const struct sec_expr *e)
+{
+    switch (e->kind) {
+    case SEC_NOSEC:
+    case SEC_PSK:
+    case SEC_CERT: return true;
+    case SEC_ALLOF:
+        for (size_t i = 0; i < e->n_subs; i++)
+            if (!coaps_supports(e->subs[i]))
+                return false;
+        return true;
+    case SEC_ONEOF:
+        for (size_t i = 0; i < e->n_subs; i++)
+            if (coaps_supports(e->subs[i]))
+                return true;
+        return false;
+    default: return false;
+    }
+}
+
+static int coaps_make_form(const struct expose_ctx *x, const struct td_affordance *aff,
+                           enum wot_op op, json_t **form)
+{
+    const struct coaps_route *rt = NULL;
+    *form = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(coaps_routes); i++)
+        if (coaps_routes[i].op == op)
+            rt = &coaps_routes[i];
+    if (!rt)
+        return 0;
+    char *seg = aff ? expose_path_segment(aff->name) : NULL;
+    if (aff && !seg)
+        return -ENOMEM;
+    char *href = NULL;
+    int n = asprintf(&href, "%s/things/%s/%s%s%s", x->conf->coaps.url, x->thing_seg,
+                     kind_collection(aff ? aff->kind : AFF_THING), seg ? "/" : "", seg ? seg : "");
+    free(seg);
+    if (n < 0)
+        return -ENOMEM;
+    json_t *f = json_object();
+    int r = f ? 0 : -ENOMEM;
+    if (!r)
+        r = set_new(f, "href", json_string(href));
+    free(href);
+    if (!r)
+        r = set_new(f, "op", json_string(wot_op_name(op)));
+    if (!r)
+        r = set_new(f, "cov:method", json_string(rt->method));
+    if (r < 0) {
+        json_decref(f);
+        return r;
+    }
+    *form = f;
+    return 0;
+}
+
+/* One entry per north protocol. */
 static const struct north_binding north_bindings[] = {
         {"https", https_enabled, https_make_form, NULL},
         {"mqtts", mqtts_enabled, mqtts_make_form, mqtts_supports},
+        {"coaps", coaps_enabled, coaps_make_form, coaps_supports},
 };
 
 /* ---- forms ---------------------------------------------------------------------- */

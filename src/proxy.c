@@ -16,7 +16,9 @@
 #include "daemon.h"
 #include "log.h"
 #include "north/http_util.h"
+#include "coap_util.h"
 #include "policy.h"
+#include "south/coap.h"
 #include "south/http.h"
 #include "state.h"
 
@@ -47,7 +49,8 @@ struct proxy_call {
     void *ud;
     enum call_kind kind;
     struct south_http_call *south;
-    sd_event_source *timer; /* streams: the next poll; ending from a device callback */
+    struct south_coap_call *south_coap; /* a coap:// device */
+    sd_event_source *timer;             /* streams: the next poll; ending from a device callback */
     uint64_t start_us;
     char principal[POLICY_PRINCIPAL_MAX];
     struct http_sse_parser sse;
@@ -60,6 +63,7 @@ struct proxy_call {
 
 struct proxy {
     struct gw *gw;
+    struct south_coap *coap; /* the CoAP device client, made at the first coap:// call */
     struct proxy_call *calls;
     size_t n_pending, n_streams;
     /* union of the schemes of every exposed form, per state generation */
@@ -215,6 +219,7 @@ static void call_free(struct proxy_call *c)
         return;
     if (c->south)
         south_http_cancel(c->south);
+    south_coap_cancel(c->south_coap);
     sd_event_source_disable_unref(c->timer);
     http_sse_parser_free(&c->sse);
     gw_state_release(c->ref);
@@ -233,6 +238,8 @@ static void call_finish(struct proxy_call *c, struct proxy_result *res, const ch
         south_http_cancel(c->south);
         c->south = NULL;
     }
+    south_coap_cancel(c->south_coap);
+    c->south_coap = NULL;
     log_result(c->in, NULL, c->principal, true, reason, res->status, c->start_us);
     call_unlink(c);
     if (stream)
@@ -562,6 +569,114 @@ static int start_http(struct proxy_call *c, const struct td_form *f)
     return south_http_start(c->p->gw->south, &rq, done, chunk, c, &c->south);
 }
 
+/* A CoAP device answer as the HTTP client's, so that the rest of the
+ * path (unary_done) is the same for every device protocol: response code
+ * to status per RFC 8075 §7, Content-Format to media type. */
+static void coap_done(void *ud, const struct south_coap_response *r)
+{
+    struct proxy_call *c = ud;
+    c->south_coap = NULL; /* gone after done() */
+    struct south_http_response hr = {.error_text = r->error_text};
+    switch (r->error) {
+    case SOUTH_COAP_OK: hr.error = SOUTH_HTTP_OK; break;
+    case SOUTH_COAP_CONNECT: hr.error = SOUTH_HTTP_CONNECT; break;
+    case SOUTH_COAP_TIMEOUT: hr.error = SOUTH_HTTP_TIMEOUT; break;
+    case SOUTH_COAP_PROTOCOL: hr.error = SOUTH_HTTP_PROTOCOL; break;
+    case SOUTH_COAP_TOO_LARGE: hr.error = SOUTH_HTTP_TOO_LARGE; break;
+    default: hr.error = SOUTH_HTTP_INTERNAL; break;
+    }
+    if (r->error == SOUTH_COAP_OK) {
+        hr.status = coap_code_to_http(r->code, r->body_len > 0);
+        hr.content_type = coap_format_to_type(r->content_format);
+        hr.body = r->body;
+        hr.body_len = r->body_len;
+    }
+    unary_done(c, &hr);
+}
+
+/* The CoAP method of a device form: cov:method (or the older
+ * cov:methodName), else htv:methodName, else the operation's default. */
+static uint8_t coap_form_method(const struct td_form *f, enum wot_op op)
+{
+    const char *m = NULL;
+    if (f->json) {
+        m = json_string_value(json_object_get(f->json, "cov:method"));
+        if (!m)
+            m = json_string_value(json_object_get(f->json, "cov:methodName"));
+    }
+    if (!m)
+        m = f->method ? f->method : default_method(op);
+    return coap_method_code(m);
+}
+
+/* A notification of a CoAP device observation: one event of the stream. */
+static void coap_notify(void *ud, const struct south_coap_response *r)
+{
+    struct proxy_call *c = ud;
+    c->retries = 0;
+    deliver(c, NULL, r->body, r->body_len, coap_format_to_type(r->content_format));
+}
+
+/* The device ended its observation (or never started it). */
+static void coap_stream_done(void *ud, const struct south_coap_response *r)
+{
+    struct proxy_call *c = ud;
+    c->south_coap = NULL;
+    if (c->ending)
+        return;
+    if (r->error != SOUTH_COAP_OK) {
+        bool timeout = r->error == SOUTH_COAP_TIMEOUT;
+        stream_end_later(c, timeout ? 504 : 502, south_coap_error_name(r->error));
+    } else if ((r->code >> 5) != 2) {
+        stream_end_later(c, 502, "device refused the observation");
+    } else {
+        stream_end_later(c, 200, "device ended the stream");
+    }
+}
+
+static int start_coap(struct proxy_call *c, const struct td_form *f)
+{
+    const struct limits *lim = &c->ref->state->conf->limits;
+    const struct interaction *in = c->in;
+    bool stream = c->kind == CALL_LONGPOLL || c->kind == CALL_SSE;
+    if (stream && in->op != WOT_OP_OBSERVEPROPERTY)
+        return -EPROTONOSUPPORT; /* CoAP events are not relayed yet */
+    if (!c->p->coap) {
+        int r = south_coap_new(c->p->gw->ev, &c->p->coap);
+        if (r < 0)
+            return r;
+    }
+    uint8_t method = coap_form_method(f, in->op);
+    if (!method)
+        return -EINVAL;
+    const char *url = f->href;
+    const char *tmpl = strchr(f->href, '{');
+    free(c->url);
+    c->url = NULL;
+    if (tmpl) {
+        c->url = strndup(f->href, (size_t)(tmpl - f->href));
+        if (!c->url)
+            return -ENOMEM;
+        url = c->url;
+    }
+    const char *ct = in->content_type;
+    if (!ct && in->payload_len)
+        ct = f->content_type;
+    struct south_coap_request rq = {
+            .method = method,
+            .url = url,
+            .content_format = coap_format_from_type(ct),
+            .body = in->payload,
+            .body_len = in->payload_len,
+            .timeout_us = lim->device_timeout_us,
+            .max_response = (size_t)lim->max_body_size,
+    };
+    if (stream) /* RFC 7641: one device observation per consumer stream */
+        return south_coap_observe(c->p->coap, &rq, coap_notify, coap_stream_done, c,
+                                  &c->south_coap);
+    return south_coap_start(c->p->coap, &rq, coap_done, c, &c->south_coap);
+}
+
 static int start_device(struct proxy_call *c)
 {
     const struct td_form *f = call_form(c);
@@ -573,7 +688,7 @@ static int start_device(struct proxy_call *c)
         if (!c->p->gw->south)
             return -ENOTCONN;
         return start_http(c, f);
-    case PROTO_COAP:
+    case PROTO_COAP: return start_coap(c, f);
     case PROTO_MQTT:
     default: return -EPROTONOSUPPORT;
     }
@@ -600,6 +715,7 @@ void proxy_free(struct proxy *p)
         struct proxy_result res = {.status = 503, .detail = "the gateway is shutting down"};
         call_finish(c, &res, "shutdown", true);
     }
+    south_coap_free(p->coap);
     free(p);
 }
 

@@ -5,8 +5,10 @@
  * proxy_start(). The proxy finds the thing in the current state, asks the
  * policy (policy_decide), logs the outcome once (log_interaction, with
  * every field) and counts it in gw->counters, picks the device's form
- * (td_find_form) and calls the device in its protocol (HTTP now; the
- * switch in proxy.c names where CoAP and MQTT devices go). The outcome
+ * (td_find_form) and calls the device in its protocol (HTTP through
+ * south/http.h, nosec CoAP through south/coap.h with its response codes
+ * mapped per RFC 8075; the switch in proxy.c names where MQTT devices
+ * go). The outcome
  * comes back as a protocol-neutral struct proxy_result whose status is an
  * HTTP status code (RFC 8075 maps it to CoAP; MQTT v5 reason codes map
  * from its class); observe/subscribe come back as a stream of events.

@@ -1,7 +1,8 @@
 /* main.c - wotgw-simdev, the simulated nosec device of the demo, the tests
  * and the benchmark (usage in tests/sim/README.md).
  *
- *   wotgw-simdev --listen 127.0.0.1:PORT [--write-tds DIR] [--print-td THING]
+ *   wotgw-simdev --listen 127.0.0.1:PORT [--coap-listen 127.0.0.1:PORT]
+ *                [--write-tds DIR] [--print-td THING]
  *                [--slow-ms N] [--event-interval-ms N] [-q]
  */
 #define _GNU_SOURCE
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "coap.h"
 #include "http.h"
 #include "td.h"
 #include "things.h"
@@ -26,7 +28,8 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: " PROG " --listen ADDR:PORT [--write-tds DIR] [--print-td THING]\n"
+    fprintf(f, "usage: " PROG " --listen ADDR:PORT [--coap-listen ADDR:PORT]\n"
+               "                    [--write-tds DIR] [--print-td THING]\n"
                "                    [--slow-ms N] [--event-interval-ms N] [-q]\n"
                "  ADDR is an IPv4 address or [IPv6]; things: lamp, thermometer, faulty\n");
 }
@@ -101,9 +104,9 @@ static int open_listener(struct listen_addr *la)
     return fd;
 }
 
-static char *td_text(const struct sim_thing *t, const char *authority)
+static char *td_text(const struct sim_thing *t, const char *authority, bool coap)
 {
-    json_t *td = sim_td(t, authority);
+    json_t *td = coap ? sim_td_coap(t, authority) : sim_td(t, authority);
     if (!td)
         return NULL;
     char *txt = json_dumps(td, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -117,18 +120,22 @@ static char *td_text(const struct sim_thing *t, const char *authority)
     return out;
 }
 
-static int write_tds(const char *dir, const char *authority)
+/* DIR/THING.td.json, and with a CoAP authority DIR/coap-THING.td.json. */
+static int write_tds(const char *dir, const char *authority, const char *coap_authority)
 {
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
         fprintf(stderr, PROG ": %s: %s\n", dir, strerror(errno));
         return -errno;
     }
-    for (size_t i = 0; i < sim_n_things(); i++) {
-        const struct sim_thing *t = sim_thing_at(i);
+    for (size_t i = 0; i < 2 * sim_n_things(); i++) {
+        const struct sim_thing *t = sim_thing_at(i % sim_n_things());
+        bool coap = i >= sim_n_things();
+        if (coap && !coap_authority)
+            break;
         char name[64];
-        snprintf(name, sizeof(name), "%s.td.json", t->name);
+        snprintf(name, sizeof(name), "%s%s.td.json", coap ? "coap-" : "", t->name);
         char *path = util_path_join(dir, name);
-        char *txt = td_text(t, authority);
+        char *txt = td_text(t, coap ? coap_authority : authority, coap);
         int r = path && txt ? util_write_file_atomic(path, txt, strlen(txt), 0644) : -ENOMEM;
         if (r < 0)
             fprintf(stderr, PROG ": %s: %s\n", path ? path : name, strerror(-r));
@@ -147,7 +154,7 @@ static int print_td(const char *thing, const char *authority)
         fprintf(stderr, PROG ": no thing '%s' (lamp, thermometer, faulty)\n", thing);
         return -ENOENT;
     }
-    char *txt = td_text(t, authority);
+    char *txt = td_text(t, authority, false);
     if (!txt)
         return -ENOMEM;
     fputs(txt, stdout);
@@ -155,10 +162,12 @@ static int print_td(const char *thing, const char *authority)
     return fflush(stdout) == 0 ? 0 : -EIO;
 }
 
-static int serve(struct listen_addr *la, const struct sim_config *cfg, bool quiet)
+static int serve(struct listen_addr *la, struct listen_addr *cl, const struct sim_config *cfg,
+                 bool quiet)
 {
     sd_event *ev = NULL;
     struct sim_http *h = NULL;
+    struct sim_coap *co = NULL;
     sigset_t ss;
     sigemptyset(&ss);
     sigaddset(&ss, SIGTERM);
@@ -182,11 +191,20 @@ static int serve(struct listen_addr *la, const struct sim_config *cfg, bool quie
     if ((r = sim_http_start(ev, fd, quiet, &h)) < 0)
         goto out;
     printf(PROG ": listening on http://%s:%u\n", la->host, la->port);
+    if (cl) {
+        if ((r = sim_coap_start(ev, (struct sockaddr *)&cl->ss, cl->len, quiet, &co)) < 0) {
+            fprintf(stderr, PROG ": cannot listen on coap://%s:%u: %s\n", cl->host, cl->port,
+                    strerror(-r));
+            goto out;
+        }
+        printf(PROG ": listening on coap://%s:%u\n", cl->host, cl->port);
+    }
     fflush(stdout);
     r = sd_event_loop(ev);
 out:
     if (r < 0)
         fprintf(stderr, PROG ": %s\n", strerror(-r));
+    sim_coap_stop(co);
     sim_http_stop(h);
     sim_fini();
     sd_event_unref(ev);
@@ -197,6 +215,7 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
             {"listen", required_argument, NULL, 'l'},
+            {"coap-listen", required_argument, NULL, 'c'},
             {"write-tds", required_argument, NULL, 'w'},
             {"print-td", required_argument, NULL, 'p'},
             {"slow-ms", required_argument, NULL, 's'},
@@ -205,7 +224,7 @@ int main(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {0},
     };
-    const char *listen_s = NULL, *tds_dir = NULL, *print = NULL;
+    const char *listen_s = NULL, *coap_s = NULL, *tds_dir = NULL, *print = NULL;
     struct sim_config cfg = {.slow_ms = SIM_DEFAULT_SLOW, .event_interval_ms = SIM_DEFAULT_EVENTS};
     bool quiet = false;
     uint64_t v;
@@ -213,6 +232,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
         case 'l': listen_s = optarg; break;
+        case 'c': coap_s = optarg; break;
         case 'w': tds_dir = optarg; break;
         case 'p': print = optarg; break;
         case 's':
@@ -243,6 +263,18 @@ int main(int argc, char **argv)
     }
     char authority[sizeof(la.host) + 8];
     snprintf(authority, sizeof(authority), "%s:%u", la.host, la.port);
+    struct listen_addr cl;
+    char coap_authority[sizeof(cl.host) + 16];
+    if (coap_s) {
+        if (parse_listen(coap_s, &cl) < 0 || cl.port == 0) {
+            fprintf(stderr,
+                    PROG
+                    ": --coap-listen: expected IPv4:PORT or [IPv6]:PORT (not port 0), got '%s'\n",
+                    coap_s);
+            return 2;
+        }
+        snprintf(coap_authority, sizeof(coap_authority), "%s:%u", cl.host, cl.port);
+    }
     if (tds_dir || print) {
         if (la.port == 0) {
             fprintf(stderr, PROG ": TDs need the real port, not 0\n");
@@ -250,11 +282,11 @@ int main(int argc, char **argv)
         }
         int r = sim_init(NULL, &cfg);
         if (r >= 0 && tds_dir)
-            r = write_tds(tds_dir, authority);
+            r = write_tds(tds_dir, authority, coap_s ? coap_authority : NULL);
         if (r >= 0 && print)
             r = print_td(print, authority);
         sim_fini();
         return r < 0 ? 1 : 0;
     }
-    return serve(&la, &cfg, quiet) < 0 ? 1 : 0;
+    return serve(&la, coap_s ? &cl : NULL, &cfg, quiet) < 0 ? 1 : 0;
 }

@@ -54,7 +54,39 @@ static json_t *http_forms(const struct sim_aff *a)
     return forms;
 }
 
-static json_t *affordance(const struct sim_aff *a)
+/* The CoAP forms of one affordance (paths as coap.c serves them). */
+static json_t *coap_forms(const struct sim_aff *a)
+{
+    char href[128];
+    const char *ct = a->content_type ? a->content_type : SIM_JSON;
+    json_t *forms = json_array(), *f;
+    if (!forms)
+        return NULL;
+    switch (a->kind) {
+    case SIM_PROPERTY:
+        snprintf(href, sizeof(href), "properties/%s", a->name);
+        json_array_append_new(forms, f = form(href, "readproperty", ct, NULL));
+        json_object_set_new(f, "cov:method", json_string("GET"));
+        if (a->writable) {
+            json_array_append_new(forms, f = form(href, "writeproperty", ct, NULL));
+            json_object_set_new(f, "cov:method", json_string("PUT"));
+        }
+        if (a->observable) { /* RFC 7641 on the same resource */
+            json_array_append_new(forms, f = form(href, "observeproperty", ct, "cov:observe"));
+            json_object_set_new(f, "cov:method", json_string("GET"));
+        }
+        break;
+    case SIM_ACTION:
+        snprintf(href, sizeof(href), "actions/%s", a->name);
+        json_array_append_new(forms, f = form(href, "invokeaction", ct, NULL));
+        json_object_set_new(f, "cov:method", json_string("POST"));
+        break;
+    case SIM_EVENT: break;
+    }
+    return forms;
+}
+
+static json_t *affordance(const struct sim_aff *a, bool coap)
 {
     json_t *o = NULL;
     if (a->schema) {
@@ -77,7 +109,7 @@ static json_t *affordance(const struct sim_aff *a)
         if (a->observable)
             json_object_set_new(o, "observable", json_true());
     }
-    json_t *forms = http_forms(a);
+    json_t *forms = coap ? coap_forms(a) : http_forms(a);
     if (!forms || json_object_set_new(o, "forms", forms) < 0) {
         json_decref(o);
         return NULL;
@@ -85,26 +117,33 @@ static json_t *affordance(const struct sim_aff *a)
     return o;
 }
 
-json_t *sim_td(const struct sim_thing *t, const char *authority)
+static json_t *make_td(const struct sim_thing *t, const char *authority, bool coap)
 {
     char buf[512];
     json_t *td = json_object();
     json_t *props = json_object(), *actions = json_object(), *events = json_object();
     if (!td || !props || !actions || !events)
         goto fail;
-    json_object_set_new(td, "@context", json_string("https://www.w3.org/2022/wot/td/v1.1"));
-    snprintf(buf, sizeof(buf), "urn:dev:wotgw-sim:%s", t->name);
+    if (coap)
+        json_object_set_new(td, "@context",
+                            json_pack("[s{ss}]", "https://www.w3.org/2022/wot/td/v1.1", "cov",
+                                      "http://www.example.org/coap-binding#"));
+    else
+        json_object_set_new(td, "@context", json_string("https://www.w3.org/2022/wot/td/v1.1"));
+    snprintf(buf, sizeof(buf), "urn:dev:wotgw-sim:%s%s", coap ? "coap-" : "", t->name);
     json_object_set_new(td, "id", json_string(buf));
     json_object_set_new(td, "title", json_string(t->title));
     json_object_set_new(td, "description", json_string(t->description));
-    snprintf(buf, sizeof(buf), "http://%s/%s/", authority, t->name);
+    snprintf(buf, sizeof(buf), "%s://%s/%s/", coap ? "coap" : "http", authority, t->name);
     json_object_set_new(td, "base", json_string(buf));
     json_object_set_new(td, "securityDefinitions",
                         json_pack("{s{ss}}", "nosec_sc", "scheme", "nosec"));
     json_object_set_new(td, "security", json_string("nosec_sc"));
     for (size_t i = 0; i < t->n_affs; i++) {
         const struct sim_aff *a = &t->affs[i];
-        json_t *o = affordance(a);
+        if (coap && a->kind == SIM_EVENT)
+            continue; /* no Observe over CoAP here */
+        json_t *o = affordance(a, coap);
         json_t *into = a->kind == SIM_PROPERTY ? props : a->kind == SIM_ACTION ? actions : events;
         if (!o || json_object_set_new(into, a->name, o) < 0)
             goto fail;
@@ -115,10 +154,12 @@ json_t *sim_td(const struct sim_thing *t, const char *authority)
         json_object_set(td, "actions", actions);
     if (json_object_size(events))
         json_object_set(td, "events", events);
-    if (t->readall)
-        json_object_set_new(
-                td, "forms",
-                json_pack("[o]", form("properties", "readallproperties", SIM_JSON, NULL)));
+    if (t->readall) {
+        json_t *f = form("properties", "readallproperties", SIM_JSON, NULL);
+        if (coap)
+            json_object_set_new(f, "cov:method", json_string("GET"));
+        json_object_set_new(td, "forms", json_pack("[o]", f));
+    }
     json_decref(props);
     json_decref(actions);
     json_decref(events);
@@ -129,4 +170,14 @@ fail:
     json_decref(actions);
     json_decref(events);
     return NULL;
+}
+
+json_t *sim_td(const struct sim_thing *t, const char *authority)
+{
+    return make_td(t, authority, false);
+}
+
+json_t *sim_td_coap(const struct sim_thing *t, const char *authority)
+{
+    return make_td(t, authority, true);
 }

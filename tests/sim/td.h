@@ -10,3 +10,7 @@
 
 /* authority: "127.0.0.1:8081" or "[::1]:8081". NULL on ENOMEM. */
 json_t *sim_td(const struct sim_thing *t, const char *authority);
+/* The same thing over plain CoAP (coap.h): id urn:dev:wotgw-sim:coap-THING,
+ * "base": "coap://AUTHORITY/THING/", CoAP forms only (cov:method;
+ * observeproperty with subprotocol cov:observe), no event forms. */
+json_t *sim_td_coap(const struct sim_thing *t, const char *authority);

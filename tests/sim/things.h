@@ -2,7 +2,7 @@
  * from any protocol: their affordances, state and behaviour (values and
  * their validation, actions, events, observers, fault modes).
  *
- * A protocol binding (http.c today; CoAP and MQTT later) maps its requests
+ * A protocol binding (http.c and coap.c; MQTT later) maps its requests
  * onto these calls and its notifications onto struct sim_watch; td.c
  * describes the things as Thing Descriptions. Everything runs in the one
  * sd-event loop of main.c: no locks, no threads.

@@ -784,6 +784,88 @@ static void test_mqtt(void **state)
     bad("[mqtt]\npassword_file = p\nport = 8883\n", 3, "unknown key 'port' in [mqtt]");
 }
 
+static void test_coaps(void **state)
+{
+    /* absent: disabled; psk absent */
+    struct config *c = good("[gateway]\nbase_url = https://gw.example:8443\n");
+    assert_false(c->coaps.enabled);
+    assert_null(c->coaps.url);
+    assert_null(c->credentials.psk);
+    config_free(c);
+
+    /* defaults: port 5684 on all IPv4 addresses, the host of base_url, [https]'s files */
+    c = good("[gateway]\nbase_url = https://gw.example:8443/base\n[https]\ncertificate = "
+             "s.crt\nkey = s.key\nclient_ca = ca.crt\n[coaps]\n[credentials]\npsk = psk\n");
+    assert_true(c->coaps.enabled);
+    assert_int_equal(c->coaps.line, 7);
+    assert_int_equal(c->coaps.n_listen, 1);
+    assert_string_equal(c->coaps.listen[0], "0.0.0.0:5684");
+    assert_string_equal(c->coaps.url, "coaps://gw.example:5684");
+    assert_path(c->coaps.certificate, "s.crt");
+    assert_path(c->coaps.key, "s.key");
+    assert_path(c->coaps.client_ca, "ca.crt");
+    assert_int_equal(c->coaps.max_sessions, COAPS_DEFAULT_MAX_SESSIONS);
+    assert_path(c->credentials.psk, "psk");
+    assert_int_equal(c->credentials.psk_line, 9);
+    config_free(c);
+
+    /* PSK only: no [https] files, the url from the first listen port */
+    c = good("[gateway]\nbase_url = https://[fd00::1]/\n[coaps]\nlisten = 127.0.0.1:15684 "
+             "[::1]:5684\n");
+    assert_int_equal(c->coaps.n_listen, 2);
+    assert_string_equal(c->coaps.url, "coaps://[fd00::1]:15684");
+    assert_null(c->coaps.certificate);
+    assert_null(c->coaps.key);
+    assert_null(c->coaps.client_ca);
+    config_free(c);
+
+    /* every key; its own certificate does not take [https]'s key */
+    c = good("[https]\ncertificate = s.crt\nkey = s.key\n[coaps]\nlisten = [::]:5684\n"
+             "url = coaps://coap.home.example:5684/\ncertificate = /etc/c.crt\nkey = c.key\n"
+             "client_ca = other-ca.crt\nmax_sessions = 32\n");
+    assert_string_equal(c->coaps.url, "coaps://coap.home.example:5684");
+    assert_string_equal(c->coaps.certificate, "/etc/c.crt");
+    assert_path(c->coaps.key, "c.key");
+    assert_path(c->coaps.client_ca, "other-ca.crt");
+    assert_int_equal(c->coaps.max_sessions, 32);
+    config_free(c);
+
+    /* bad values, each with its line */
+    bad("[coaps]\nlisten = 127.0.0.1\n", 2, "expected HOST:PORT");
+    bad("[coaps]\nlisten = localhost:5684\n", 2, "listen: 'localhost:5684'");
+    bad("[coaps]\nlisten = 127.0.0.1:5684 127.0.0.1:5684\n", 2, "given twice");
+    bad("[coaps]\nlisten =\n", 2, "empty value");
+    bad("[coaps]\nurl = coap://gw:5683\n", 2, "must start with coaps://");
+    bad("[coaps]\nurl = coaps://gw/things\n", 2, "without a path");
+    bad("[coaps]\nurl = coaps://u@gw\n", 2, "user information");
+    bad("[coaps]\ncertificate = c.crt\n", 1, "certificate and key together");
+    bad("[coaps]\nkey = c.key\n", 1, "certificate and key together");
+    bad("[coaps]\nclient_ca = ca.crt\n", 1, "client_ca needs a certificate");
+    bad("[coaps]\nmax_sessions = 0\n", 2, "max_sessions = 0 is out of range");
+    bad("[coaps]\nmax_sessions = many\n", 2, "max_sessions");
+    bad("[coaps]\nport = 5684\n", 2, "unknown key 'port' in [coaps]");
+    bad("[coaps]\n[coaps]\n", 2, "duplicate section [coaps]");
+    bad("[coaps x]\n", 1, "[coaps] takes no name");
+    bad("[credentials]\npsk =\n", 2, "empty value");
+
+    /* raw public keys: a listener of their own with the gateway's EC key */
+    c = good("[coaps]\nlisten = 127.0.0.1:5684\nrpk_listen = 127.0.0.1:5685 [::1]:5685\n"
+             "rpk_key = rpk.pem\n");
+    assert_int_equal(c->coaps.n_rpk_listen, 2);
+    assert_string_equal(c->coaps.rpk_listen[1], "[::1]:5685");
+    assert_path(c->coaps.rpk_key, "rpk.pem");
+    config_free(c);
+    c = good("[coaps]\n");
+    assert_int_equal(c->coaps.n_rpk_listen, 0);
+    assert_null(c->coaps.rpk_key);
+    config_free(c);
+    bad("[coaps]\nrpk_listen = 127.0.0.1:5685\n", 1, "rpk_listen needs rpk_key");
+    bad("[coaps]\nrpk_key = k.pem\n", 1, "rpk_key is set but rpk_listen is not");
+    bad("[coaps]\nrpk_listen = 0.0.0.0:5684\nrpk_key = k\n", 2, "is also a listen address");
+    bad("[coaps]\nrpk_listen = 127.0.0.1:1 127.0.0.1:1\nrpk_key = k\n", 2, "given twice");
+    bad("[coaps]\nrpk_listen = nowhere\nrpk_key = k\n", 2, "rpk_listen: 'nowhere'");
+}
+
 /* ---- the file as a whole ---------------------------------------------------------------- */
 
 static void test_sections(void **state)
@@ -929,7 +1011,7 @@ int main(void)
             cmocka_unit_test(test_issuer),         cmocka_unit_test(test_thing),
             cmocka_unit_test(test_sections),       cmocka_unit_test(test_long_value),
             cmocka_unit_test(test_errors_file),    cmocka_unit_test(test_load_errors),
-            cmocka_unit_test(test_mqtt),
+            cmocka_unit_test(test_mqtt),           cmocka_unit_test(test_coaps),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

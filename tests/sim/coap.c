@@ -1,0 +1,365 @@
+/* coap.c - the simulated device's CoAP binding; see coap.h. */
+#define _GNU_SOURCE
+#include "coap.h"
+
+#include <coap3/coap.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+#include "coap_util.h"
+#include "things.h"
+
+/* An observable property's resource, notified on every change. */
+struct sim_coap_obs {
+    struct sim_watch watch;
+    coap_resource_t *r;
+    struct sim_coap *c;
+};
+
+struct sim_coap {
+    sd_event *ev;
+    coap_context_t *ctx;
+    sd_event_source *io, *timer, *kick;
+    bool quiet;
+    struct sim_coap_obs *obs;
+    size_t n_obs;
+};
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void rearm(struct sim_coap *c)
+{
+    coap_tick_t now;
+    coap_ticks(&now);
+    unsigned ms = coap_io_prepare_epoll(c->ctx, now);
+    if (ms) {
+        sd_event_source_set_time(c->timer, mono_us() + (uint64_t)ms * 1000u);
+        sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+    } else {
+        sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+    }
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+    struct sim_coap *c = ud;
+    coap_io_process(c->ctx, COAP_IO_NO_WAIT);
+    rearm(c);
+    return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+    return on_io(NULL, -1, 0, ud);
+}
+
+static int on_kick(sd_event_source *s, void *ud)
+{
+    return on_io(NULL, -1, 0, ud);
+}
+
+/* A value changed: libcoap sends the notifications (the GET handler makes
+ * them) on its next run, which a defer source schedules (the change may
+ * come from inside a libcoap handler: no recursion). */
+static void on_change(struct sim_watch *w, const uint8_t *data, size_t len)
+{
+    struct sim_coap_obs *o = w->ud;
+    coap_resource_notify_observers(o->r, NULL);
+    sd_event_source_set_enabled(o->c->kick, SD_EVENT_ONESHOT);
+}
+
+static struct sim_coap *the(coap_session_t *s)
+{
+    return coap_get_app_data(coap_session_get_context(s));
+}
+
+static void log_req(coap_session_t *s, const coap_pdu_t *req, coap_resource_t *r,
+                    const coap_pdu_t *resp)
+{
+    struct sim_coap *c = the(s);
+    if (!c || c->quiet)
+        return;
+    coap_str_const_t *p = coap_resource_get_uri_path(r);
+    char code[8];
+    fprintf(stderr, "wotgw-simdev: coap %s /%.*s -> %s\n",
+            coap_method_name((uint8_t)coap_pdu_get_code(req)) ?: "?", p ? (int)p->length : 0,
+            p ? (const char *)p->s : "", coap_code_str((uint8_t)coap_pdu_get_code(resp), code));
+}
+
+static void release(coap_session_t *s, void *p)
+{
+    free(p);
+}
+
+/* The answer with a body: copied, block-wise when large. */
+static void answer(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                   const coap_string_t *q, coap_pdu_t *resp, uint8_t code, const char *ct,
+                   const uint8_t *data, size_t len)
+{
+    coap_pdu_set_code(resp, (coap_pdu_code_t)code);
+    int fmt = coap_format_from_type(ct);
+    if (!len && fmt == COAP_FORMAT_NONE)
+        return;
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy) {
+        coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+        return;
+    }
+    memcpy(copy, data, len);
+    if (!coap_add_data_large_response(r, s, req, resp, q,
+                                      (uint16_t)(fmt < 0 ? COAP_FORMAT_OCTET_STREAM : fmt), -1, 0,
+                                      len, copy, release, copy))
+        free(copy);
+}
+
+static void error(coap_pdu_t *resp, uint8_t code, const char *diag)
+{
+    coap_pdu_set_code(resp, (coap_pdu_code_t)code);
+    if (diag)
+        coap_add_data(resp, strlen(diag), (const uint8_t *)diag);
+}
+
+static const char *req_type(const coap_pdu_t *req)
+{
+    coap_opt_iterator_t it;
+    coap_opt_t *cf = coap_check_option(req, COAP_OPTION_CONTENT_FORMAT, &it);
+    if (!cf)
+        return NULL;
+    return coap_format_to_type((int)coap_decode_var_bytes(coap_opt_value(cf), coap_opt_length(cf)));
+}
+
+static void on_get(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                   const coap_string_t *q, coap_pdu_t *resp)
+{
+    struct sim_aff *a = coap_resource_get_userdata(r);
+    char buf[512];
+    size_t n = 0;
+    switch (a->fault) {
+    case SIM_FAULT_SLOW: {
+        coap_async_t *as = coap_find_async(s, coap_pdu_get_token(req));
+        if (!as) {
+            coap_register_async(s, req, (coap_tick_t)sim_config()->slow_ms);
+            return; /* empty ACK now, the answer after slow_ms */
+        }
+        answer(r, s, req, q, resp, COAP_RESPONSE_CODE(205), SIM_JSON,
+               (const uint8_t *)"{\"slow\":true}", 13);
+        break;
+    }
+    case SIM_FAULT_HANG:
+        if (!coap_find_async(s, coap_pdu_get_token(req)))
+            coap_register_async(s, req, 0); /* acknowledged, never answered */
+        return;
+    case SIM_FAULT_BROKEN: coap_send_rst(s, req); return;
+    case SIM_FAULT_STATUS:
+        answer(r, s, req, q, resp, COAP_RESPONSE_CODE(503), SIM_JSON,
+               (const uint8_t *)"{\"error\":\"device unavailable\"}", 30);
+        break;
+    case SIM_FAULT_HEADERS: {
+        coap_opt_iterator_t it;
+        coap_opt_t *o;
+        n = (size_t)snprintf(buf, sizeof(buf), "[");
+        coap_option_iterator_init(req, &it, COAP_OPT_ALL);
+        while ((o = coap_option_next(&it)) && n + 16 < sizeof(buf))
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%u", n > 1 ? "," : "",
+                                  (unsigned)it.number);
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "]");
+        answer(r, s, req, q, resp, COAP_RESPONSE_CODE(205), SIM_JSON, (const uint8_t *)buf, n);
+        break;
+    }
+    case SIM_FAULT_NONE:
+    default:
+        answer(r, s, req, q, resp, COAP_RESPONSE_CODE(205), a->ct[0] ? a->ct : SIM_JSON, a->value,
+               a->len);
+        break;
+    }
+    log_req(s, req, r, resp);
+}
+
+static void on_put(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                   const coap_string_t *q, coap_pdu_t *resp)
+{
+    struct sim_aff *a = coap_resource_get_userdata(r);
+    size_t len = 0, off = 0, total = 0;
+    const uint8_t *data = NULL;
+    const char *why = NULL;
+    if (!coap_get_data_large(req, &len, &data, &off, &total))
+        len = 0;
+    int e = sim_write(a, req_type(req), data, len, &why);
+    switch (e) {
+    case 0: coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204)); break;
+    case -EROFS: error(resp, COAP_RESPONSE_CODE(405), why); break;
+    case -ENOTSUP: error(resp, COAP_RESPONSE_CODE(415), why); break;
+    case -EFBIG: error(resp, COAP_RESPONSE_CODE(413), why); break;
+    case -ENOMEM: error(resp, COAP_RESPONSE_CODE(500), why); break;
+    default: error(resp, COAP_RESPONSE_CODE(400), why); break;
+    }
+    log_req(s, req, r, resp);
+}
+
+static void on_readall(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                       const coap_string_t *q, coap_pdu_t *resp)
+{
+    struct sim_thing *t = coap_resource_get_userdata(r);
+    char *out = NULL;
+    size_t len = 0;
+    if (sim_readall(t, &out, &len) < 0)
+        error(resp, COAP_RESPONSE_CODE(500), "out of memory");
+    else
+        answer(r, s, req, q, resp, COAP_RESPONSE_CODE(205), SIM_JSON, (const uint8_t *)out, len);
+    free(out);
+    log_req(s, req, r, resp);
+}
+
+static void on_post(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                    const coap_string_t *q, coap_pdu_t *resp)
+{
+    struct sim_aff *a = coap_resource_get_userdata(r);
+    size_t len = 0, off = 0, total = 0;
+    const uint8_t *data = NULL;
+    const char *why = NULL, *out_ct = NULL;
+    char *out = NULL;
+    size_t out_len = 0;
+    bool echo = false;
+    if (!coap_get_data_large(req, &len, &data, &off, &total))
+        len = 0;
+    const char *ct = req_type(req);
+    int e = sim_invoke(a, ct, data, len, &out, &out_len, &out_ct, &echo, &why);
+    if (e == -EFBIG)
+        error(resp, COAP_RESPONSE_CODE(413), why);
+    else if (e < 0)
+        error(resp, COAP_RESPONSE_CODE(400), why);
+    else if (echo)
+        answer(r, s, req, q, resp, COAP_RESPONSE_CODE(205), ct, data, len);
+    else
+        answer(r, s, req, q, resp, COAP_RESPONSE_CODE(205), out_ct ? out_ct : SIM_JSON,
+               (const uint8_t *)out, out_len);
+    free(out);
+    log_req(s, req, r, resp);
+}
+
+static coap_resource_t *add(struct sim_coap *c, const char *path, void *ud,
+                            coap_method_handler_t get, coap_method_handler_t put,
+                            coap_method_handler_t post)
+{
+    coap_str_const_t *p = coap_new_str_const((const uint8_t *)path, strlen(path));
+    if (!p)
+        return NULL;
+    coap_resource_t *r = coap_resource_init(p, COAP_RESOURCE_FLAGS_RELEASE_URI);
+    if (!r) {
+        coap_delete_str_const(p);
+        return NULL;
+    }
+    coap_resource_set_userdata(r, ud);
+    if (get)
+        coap_register_request_handler(r, COAP_REQUEST_GET, get);
+    if (put)
+        coap_register_request_handler(r, COAP_REQUEST_PUT, put);
+    if (post)
+        coap_register_request_handler(r, COAP_REQUEST_POST, post);
+    coap_add_resource(c->ctx, r);
+    return r;
+}
+
+int sim_coap_start(sd_event *ev, const struct sockaddr *sa, socklen_t len, bool quiet,
+                   struct sim_coap **out)
+{
+    struct sim_coap *c = calloc(1, sizeof(*c));
+    int r = -ENOMEM;
+    if (!c)
+        return -ENOMEM;
+    c->ev = ev;
+    c->quiet = quiet;
+    coap_startup();
+    coap_set_log_level(quiet ? LOG_EMERG : LOG_WARNING);
+    c->ctx = coap_new_context(NULL);
+    if (!c->ctx)
+        goto fail;
+    coap_set_app_data(c->ctx, c);
+    coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    c->obs = calloc(sim_n_affs(), sizeof(*c->obs));
+    if (!c->obs)
+        goto fail;
+    for (size_t i = 0; i < sim_n_things(); i++) {
+        struct sim_thing *t = sim_thing_at(i);
+        char path[256];
+        r = -ENOMEM;
+        if (t->readall) {
+            snprintf(path, sizeof(path), "%s/properties", t->name);
+            if (!add(c, path, t, on_readall, NULL, NULL))
+                goto fail;
+        }
+        for (size_t k = 0; k < t->n_affs; k++) {
+            struct sim_aff *a = &t->affs[k];
+            coap_resource_t *res = NULL;
+            if (a->kind == SIM_PROPERTY) {
+                snprintf(path, sizeof(path), "%s/properties/%s", t->name, a->name);
+                if (!(res = add(c, path, a, on_get, a->writable ? on_put : NULL, NULL)))
+                    goto fail;
+                if (a->observable) { /* RFC 7641 */
+                    coap_resource_set_get_observable(res, 1);
+                    struct sim_coap_obs *o = &c->obs[c->n_obs++];
+                    o->r = res;
+                    o->c = c;
+                    o->watch.fn = on_change;
+                    o->watch.ud = o;
+                    sim_watch_add(a, &o->watch);
+                }
+            } else if (a->kind == SIM_ACTION) {
+                snprintf(path, sizeof(path), "%s/actions/%s", t->name, a->name);
+                if (!add(c, path, a, NULL, NULL, on_post))
+                    goto fail;
+            }
+        }
+    }
+    coap_address_t a;
+    coap_address_init(&a);
+    memcpy(&a.addr, sa, len);
+    a.size = len;
+    coap_endpoint_t *ep = coap_new_endpoint(c->ctx, &a, COAP_PROTO_UDP);
+    if (!ep) {
+        r = -EADDRINUSE;
+        goto fail;
+    }
+    int fd = coap_context_get_coap_fd(c->ctx);
+    if (fd < 0) {
+        r = -EPROTONOSUPPORT;
+        goto fail;
+    }
+    if ((r = sd_event_add_io(ev, &c->io, fd, EPOLLIN, on_io, c)) < 0 ||
+        (r = sd_event_add_time(ev, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_timer, c)) <
+                0 ||
+        (r = sd_event_add_defer(ev, &c->kick, on_kick, c)) < 0 ||
+        (r = sd_event_source_set_enabled(c->kick, SD_EVENT_OFF)) < 0)
+        goto fail;
+    rearm(c);
+    *out = c;
+    return 0;
+fail:
+    sim_coap_stop(c);
+    return r;
+}
+
+void sim_coap_stop(struct sim_coap *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_obs; i++)
+        sim_watch_del(&c->obs[i].watch);
+    free(c->obs);
+    sd_event_source_disable_unref(c->io);
+    sd_event_source_disable_unref(c->timer);
+    sd_event_source_disable_unref(c->kick);
+    if (c->ctx)
+        coap_free_context(c->ctx);
+    free(c);
+}
