@@ -209,6 +209,21 @@ static bool users_secret_ok(const char *s, size_t len)
 }
 
 /* apikeys: 64 hex digits. */
+#define PSK_BYTES 32 /* what psk-add makes: 256 bits */
+
+/* 16 to 64 bytes in hex, as auth/psk.h reads them */
+static bool psk_secret_ok(const char *s, size_t len)
+{
+    if (len < 32 || len > 128 || len % 2)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    return true;
+}
+
 static bool apikeys_secret_ok(const char *s, size_t len)
 {
     if (len != 64)
@@ -228,9 +243,10 @@ enum store_kind {
     STORE_APIKEYS,
     STORE_CLIENTS, /* OAuth clients (oauth/clients.h): NAME KEY=VALUE... */
     STORE_KEYS,    /* the authorization server's signing keys: not a line file */
-    /* Planned: STORE_PSK (CoAP/DTLS pre-shared keys, the key itself must be
-     * stored, so a file only root and wotgw read) and STORE_OSCORE (OSCORE
-     * security contexts: master secret, salt, sender/recipient ids). */
+    STORE_PSK,     /* CoAPS pre-shared keys (auth/psk.h): IDENTITY:KEYHEX, the key
+                    * itself (DTLS needs it), so a file only root and wotgw read */
+    /* Planned: STORE_OSCORE (OSCORE security contexts: master secret, salt,
+     * sender/recipient ids). */
 };
 
 struct store {
@@ -252,6 +268,7 @@ static const struct store stores[] = {
         [STORE_APIKEYS] = {"API key", "apikeys", apikeys_secret_ok},
         [STORE_CLIENTS] = {"client", "clients", clients_secret_ok},
         [STORE_KEYS] = {"signing key", "oauth", NULL},
+        [STORE_PSK] = {"PSK identity", "psk", psk_secret_ok},
 };
 
 /* One parsed entry: spans into the line's text. */
@@ -979,6 +996,9 @@ static const struct command commands[] = {
          "[--redirect-uri URI]..."},
         {"client-del", STORE_CLIENTS, true, true, 0, 0, "client-del NAME"},
         {"clients", STORE_CLIENTS, false, false, 0, 0, "clients"},
+        {"psk-add", STORE_PSK, true, true, 0, 0, "psk-add IDENTITY"},
+        {"psk-del", STORE_PSK, true, true, 0, 0, "psk-del IDENTITY"},
+        {"psks", STORE_PSK, false, false, 0, 0, "psks"},
         {"key-rotate", STORE_KEYS, false, true, O_ALG | O_DROP, 0,
          "key-rotate [--alg ES256|EdDSA] [--drop-old]"},
 };
@@ -987,14 +1007,15 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: %s [-f FILE] [-q] COMMAND [ARGS]\n"
-            "Manages the users, API keys and OAuth clients files of wotgw(8) and the\n"
-            "signing keys of its authorization server.\n\nCommands:\n",
+            "Manages the users, API keys, OAuth clients and CoAPS pre-shared keys files\n"
+            "of wotgw(8) and the signing keys of its authorization server.\n\nCommands:\n",
             prog);
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         fprintf(out, "  %s\n", commands[i].synopsis);
     fprintf(out,
             "\nOptions:\n"
-            "  -f, --file FILE     file to edit (default %s/wotgw/users, apikeys or clients;\n"
+            "  -f, --file FILE     file to edit (default %s/wotgw/users, apikeys, clients\n"
+            "                      or psk;\n"
             "                      key-rotate: the key directory, default " DEFAULT_KEY_DIR ")\n"
             "  -g, --groups LIST   groups, separated by commas (\"\" for none)\n"
             "      --stdin         read the password from one line of standard input\n"
@@ -1047,7 +1068,8 @@ static int run_locked(const struct command *c, const struct args *a, const char 
     r = cfile_load(&f, &stores[c->store], path, true);
     if (r < 0)
         goto out;
-    if (!strcmp(c->name, "users") || !strcmp(c->name, "apikeys") || !strcmp(c->name, "clients")) {
+    if (!strcmp(c->name, "users") || !strcmp(c->name, "apikeys") || !strcmp(c->name, "clients") ||
+        !strcmp(c->name, "psks")) {
         if (!f.exists) {
             msg("%s: no such file", f.path);
             r = -EIO;
@@ -1059,7 +1081,8 @@ static int run_locked(const struct command *c, const struct args *a, const char 
     }
     if (!strcmp(c->name, "client-add"))
         r = add_line(&f, a->name, secret);
-    else if (!strcmp(c->name, "useradd") || !strcmp(c->name, "apikey-add"))
+    else if (!strcmp(c->name, "useradd") || !strcmp(c->name, "apikey-add") ||
+             !strcmp(c->name, "psk-add"))
         r = add_entry(&f, a->name, secret, a->groups);
     else if (!strcmp(c->name, "passwd"))
         r = change_entry(&f, a->name, secret, NULL);
@@ -1261,13 +1284,14 @@ int main(int argc, char **argv)
     static struct secret pw, again;
     struct args a = {0};
     const struct command *cmd = NULL;
-    char *path = NULL, *hash = NULL, key[80] = "", hex[65] = "";
+    char *path = NULL, *hash = NULL, key[80] = "", hex[65] = "", pskhex[2 * 80 + 1] = "";
     const char *groups_arg = NULL;
     int rc = EXIT_INPUT, r, c;
 
     (void)mlock(&pw, sizeof(pw));
     (void)mlock(&again, sizeof(again));
     (void)mlock(key, sizeof(key));
+    (void)mlock(pskhex, sizeof(pskhex));
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":f:g:m:qh", lopts, NULL)) != -1) {
         switch (c) {
@@ -1441,16 +1465,40 @@ int main(int argc, char **argv)
             rc = EXIT_IO;
             goto out;
         }
+    } else if (!strcmp(cmd->name, "psk-add")) {
+        /* DTLS needs the key itself. It is 32 random bytes written as
+         * base64url text, and that text (43 bytes) is the key: clients
+         * such as coap-client take a PSK as text (-k). The file holds it
+         * in hex, as auth/psk.h reads keys. */
+        uint8_t raw[PSK_BYTES];
+        if (RAND_bytes(raw, sizeof(raw)) != 1) {
+            msg("cannot get random bytes");
+            rc = EXIT_IO;
+            goto out;
+        }
+        b64url_encode(raw, sizeof(raw), key);
+        OPENSSL_cleanse(raw, sizeof(raw));
+        hex_encode((const uint8_t *)key, strlen(key), pskhex);
     }
 
-    r = run_locked(cmd, &a, path, hash ? hash : hex);
+    r = run_locked(cmd, &a, path, hash ? hash : !strcmp(cmd->name, "psk-add") ? pskhex : hex);
     if (r < 0) {
         rc = errno_to_exit(r);
         goto out;
     }
     rc = EXIT_OK;
-    if (!strcmp(cmd->name, "apikey-add") ||
-        (!strcmp(cmd->name, "client-add") && (a.opts & O_CONFIDENTIAL))) {
+    if (!strcmp(cmd->name, "psk-add")) {
+        printf("%s\n", key);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            msg("cannot print the key; it is in %s", path);
+            rc = EXIT_IO;
+            goto out;
+        }
+        info("PSK identity '%s' added to %s; the client uses the identity and this key, "
+             "e.g. coap-client-gnutls -u %s -k KEY",
+             a.name, path, a.name);
+    } else if (!strcmp(cmd->name, "apikey-add") ||
+               (!strcmp(cmd->name, "client-add") && (a.opts & O_CONFIDENTIAL))) {
         bool client = !strcmp(cmd->name, "client-add");
         /* Shown once, after it is safely stored. */
         printf("%s\n", key);
@@ -1466,9 +1514,10 @@ int main(int argc, char **argv)
             info("API key for '%s' added to %s; it is shown only this once", a.name, path);
     } else if (cmd->writes) {
         static const char *const done[] = {
-                "useradd",    "added to", "passwd",       "changed in",  "usermod",
-                "changed in", "userdel",  "removed from", "apikey-del",  "removed from",
-                "client-add", "added to", "client-del",   "removed from"};
+                "useradd",    "added to",     "passwd",     "changed in",
+                "usermod",    "changed in",   "userdel",    "removed from",
+                "apikey-del", "removed from", "client-add", "added to",
+                "client-del", "removed from", "psk-del",    "removed from"};
         for (size_t i = 0; i < ARRAY_SIZE(done); i += 2)
             if (!strcmp(cmd->name, done[i]))
                 info("%s '%s' %s %s", stores[cmd->store].what, a.name, done[i + 1], path);
@@ -1484,6 +1533,7 @@ out:
     OPENSSL_cleanse(&pw, sizeof(pw));
     OPENSSL_cleanse(&again, sizeof(again));
     OPENSSL_cleanse(key, sizeof(key));
+    OPENSSL_cleanse(pskhex, sizeof(pskhex));
     free(hash);
     free(a.groups);
     free(path);

@@ -328,7 +328,14 @@ check "the exposed TD of a CoAP device has no coap:// device address" \
 # ---- reload ------------------------------------------------------------------------------
 out=$(coap -u carol -k "$KEY_CAROL" "$CU/things/thermometer/properties/unit")
 check "carol before she is in the psk file: the handshake fails" bash -c '! [[ $1 == *celsius* ]]' _ "$out"
-printf 'carol:%s\n' "$(hexof "$KEY_CAROL")" >>"$T/psk"
+# the installer's way: wotgw-passwd makes the key and prints it once
+KEY_CAROL=$("$PASSWD" -q -f "$T/psk" psk-add carol)
+check "wotgw-passwd psk-add: a 43-character key (256 random bits as base64url text)" \
+    bash -c '[[ $1 =~ ^[A-Za-z0-9_-]{43}$ ]]' _ "$KEY_CAROL"
+check "wotgw-passwd psk-add: the file keeps mode 0600 or 0640" \
+    bash -c '[[ $(stat -c %a "$1") == 6[04]0 ]]' _ "$T/psk"
+check "wotgw-passwd psks lists carol, never a key" \
+    bash -c 'out=$("$1" -f "$2" psks) && grep -q "^carol" <<<"$out" && ! grep -qF "$3" <<<"$out"' _ "$PASSWD" "$T/psk" "$KEY_CAROL"
 kill -HUP "$GW_PID"
 wait_for 10 grep -q 'pre-shared keys reloaded (3)' "$GW_LOG"
 out=$(coap -u carol -k "$KEY_CAROL" "$CU/things/thermometer/properties/unit")
