@@ -9,7 +9,7 @@
 # in the foreground and prints what to try. Ctrl-C stops both.
 #
 # Environment: BUILDDIR (default build), DEMO_DIR (default BUILDDIR/demo),
-# DEMO_PORT (8443), DEMO_DEVICE_PORT (8081).
+# DEMO_PORT (8443), DEMO_DEVICE_PORT (8081), DEMO_COAP_PORT (5684, UDP).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -18,6 +18,7 @@ case $B in /*) ;; *) B=$ROOT/$B ;; esac
 D=${DEMO_DIR:-$B/demo}
 GW_PORT=${DEMO_PORT:-8443}
 DEV_PORT=${DEMO_DEVICE_PORT:-8081}
+COAP_PORT=${DEMO_COAP_PORT:-5684}
 BASE=https://localhost:$GW_PORT
 ISS=https://auth.home.example/realms/home
 AUD=https://gateway.home.example:8443
@@ -34,6 +35,8 @@ setup() {
     sed -e "s|^base_url = .*|base_url = $BASE|" \
         -e "s|^listen = .*|listen = 127.0.0.1:$GW_PORT [::1]:$GW_PORT|" \
         -e "s|^audience = .*|audience = $AUD|" \
+        -e "s|^#psk = psk|psk = psk|" -e "s|^#\\[coaps\\]|[coaps]|" \
+        -e "s|^#listen = 0.0.0.0:5684 .*|listen = 127.0.0.1:$COAP_PORT|" \
         "$ROOT/conf/wotgw.conf" > wotgw.conf
     # The devices' own TDs, as the simulated device describes itself.
     "$B/wotgw-simdev" --listen "127.0.0.1:$DEV_PORT" --write-tds things
@@ -58,6 +61,8 @@ setup() {
     pass=$(openssl rand -base64 18 | tr -d '/+=')
     printf '%s\n' "$pass" | "$B/wotgw-passwd" -q -f users useradd alice -g family --stdin
     key=$("$B/wotgw-passwd" -q -f apikeys apikey-add heating-controller | grep -o 'wgk_[A-Za-z0-9_-]*' | head -n1)
+    # The same service over CoAPS, with a pre-shared key.
+    psk=$("$B/wotgw-passwd" -q -f psk psk-add heating-controller)
 
     # A demo token issuer: its signing key stays here, its JWKS goes to wotgw.
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out issuers/home.key 2>/dev/null
@@ -70,6 +75,7 @@ setup() {
 DEMO_USER=alice
 DEMO_PASSWORD=$pass
 DEMO_APIKEY=$key
+DEMO_PSK=$psk
 EOF
     cd "$ROOT"
     "$B/wotgw" -t -c "$D.tmp/wotgw.conf"
@@ -105,7 +111,8 @@ fi
 cat <<EOF
 
 wotgw demo is running: gateway $BASE, simulated devices http://127.0.0.1:$DEV_PORT (loopback only).
-Credentials (also in $D/credentials.txt): user alice / $DEMO_PASSWORD, API key $DEMO_APIKEY
+Credentials (also in $D/credentials.txt): user alice / $DEMO_PASSWORD, API key $DEMO_APIKEY,
+CoAPS pre-shared key of heating-controller $DEMO_PSK
 A bearer token for alice is in \$TOKEN below (valid 24 h, scopes lamp:read lamp:write lamp:invoke lamp:subscribe lamp:switch).
 
 Try:
@@ -120,6 +127,8 @@ Try:
   # the thermometer with the API key or the client certificate:
   curl --cacert $D/tls/server.crt -H "X-API-Key: $DEMO_APIKEY" $BASE/things/thermometer/properties/temperature
   curl --cacert $D/tls/server.crt --cert $D/tls/dashboard.crt --key $D/tls/dashboard.key $BASE/things/thermometer/properties/temperature
+  # ... and over CoAP + DTLS with the pre-shared key (libcoap's client):
+  coap-client-gnutls -u heating-controller -k $DEMO_PSK coaps://127.0.0.1:$COAP_PORT/things/thermometer/properties/temperature
   # the exposed TDs and the directory, and what no credentials get (401):
   curl --cacert $D/tls/server.crt -u alice:$DEMO_PASSWORD $BASE/things/lamp
   curl --cacert $D/tls/server.crt -u alice:$DEMO_PASSWORD $BASE/things

@@ -8,9 +8,10 @@ source tests/integration/lib.sh "$@"
 
 GW=$(free_port)
 DEV=$(free_port)
+COAP=$(free_port) # a TCP port free now; the demo binds it on UDP
 DEMO="$T/demo"
 out="$T/demo.out"
-BUILDDIR=$BUILD DEMO_DIR=$DEMO DEMO_PORT=$GW DEMO_DEVICE_PORT=$DEV \
+BUILDDIR=$BUILD DEMO_DIR=$DEMO DEMO_PORT=$GW DEMO_DEVICE_PORT=$DEV DEMO_COAP_PORT=$COAP \
     bash tools/demo.sh >"$out" 2>&1 &
 demo_pid=$!
 _pids+=("$demo_pid")
@@ -39,6 +40,11 @@ for i in "${!cmds[@]}"; do
 done
 check "demo: basic read of lamp/on answers a JSON boolean" grep -Eq '^(true|false)$' "$T/body.0"
 check "demo: the toggle answers the new state" grep -q '"on"' "$T/body.3"
+coapcmd=$(grep '^  coap-client-gnutls ' "$out" | sed 's/^  //')
+check "demo: a coap-client command with the pre-shared key is printed" test -n "$coapcmd"
+temp=$(eval "timeout 20 $coapcmd" 2>/dev/null)
+check "demo: the printed coap-client command reads the temperature over CoAPS ($temp)" \
+    bash -c '[[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]' _ "$temp"
 check "demo: the directory lists the lamp" jq -e 'map(.title) | index("Lamp") != null' "$T/body.8" >/dev/null
 
 # no demo password in what wotgw printed
