@@ -340,13 +340,6 @@ static void daemon_rearm(struct https_daemon *d)
         }
         return;
     }
-    if (to == 0 && d->kick) {
-        /* "run me again at once" (after a resume, or with work queued):
-         * the defer source does that without reprogramming the timerfd
-         * twice, which cost two syscalls per proxied request */
-        sd_event_source_set_enabled(d->kick, SD_EVENT_ONESHOT);
-        return;
-    }
     uint64_t now;
     sd_event_now(d->gen->h->gw->ev, CLOCK_MONOTONIC, &now);
     uint64_t at = now + (uint64_t)to * 1000u;
