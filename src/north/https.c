@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "oauth/as.h"
 #include "north/http_util.h"
 #include "proxy.h"
 
@@ -121,6 +122,9 @@ struct https_req {
     bool bearer_scheme; /* Authorization: Bearer was sent, parsed or not */
     bool suspended;
     bool queued;
+    /* a request for the authorization server (oauth/as.h) */
+    bool as_req;
+    char *as_method, *as_path, *as_query, *as_ctype, *as_auth, *as_cookie;
     struct proxy_call *call;
     struct MHD_Response *resp; /* ready to queue after a resume */
     unsigned resp_status;
@@ -141,6 +145,7 @@ struct https {
     struct https_req *reqs;
     size_t n_reqs;
     bool draining;
+    struct as *as; /* the built-in authorization server ([oauth]), or NULL */
 };
 
 const char *https_priorities(enum tls_min_version min)
@@ -398,6 +403,8 @@ static void req_resume(struct https_req *rq)
 
 /* ---- requests -------------------------------------------------------------------------- */
 
+static void as_req_free(struct https_req *rq);
+
 static void req_unref(struct https_req *rq)
 {
     if (!rq || --rq->refs)
@@ -411,6 +418,9 @@ static void req_unref(struct https_req *rq)
     }
     if (rq->pathbuf != rq->pathbuf_small)
         free(rq->pathbuf);
+    if (rq->as_req && rq->body) /* login forms carry passwords */
+        OPENSSL_cleanse(rq->body, rq->body_cap);
+    as_req_free(rq);
     free(rq->body);
     free(rq->sbuf);
     free(rq);
@@ -686,6 +696,7 @@ struct hdr_scan {
     const char *apikey_name;
     size_t total;
     const char *authorization, *apikey, *content_type, *content_length, *transfer_encoding;
+    const char *cookie;
     bool expect_continue;
     unsigned n_authorization, n_apikey, n_content_type;
 };
@@ -712,6 +723,8 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
         s->content_length = value;
     } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
         s->transfer_encoding = value;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_COOKIE)) {
+        s->cookie = value;
     } else if (!strcasecmp(key, MHD_HTTP_HEADER_EXPECT)) {
         s->expect_continue = !strcasecmp(value, "100-continue");
     }
@@ -761,6 +774,150 @@ static void conn_check_cert(struct https_conn *cx, struct MHD_Connection *conn)
         }
     }
     gnutls_x509_crt_deinit(crt);
+}
+
+/* ---- the authorization server ([oauth]) ------------------------------------------------- */
+
+struct qbuild {
+    char *s;
+    size_t len, cap;
+    bool fail;
+};
+
+/* MHD keeps query arguments undecoded (no_unescape): joining them again
+ * gives the query as sent, which the server decodes itself. */
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    struct qbuild *q = cls;
+    size_t need = q->len + 1 + strlen(key) + (value ? 1 + strlen(value) : 0) + 1;
+    if (need > AS_MAX_BODY) { /* a query as large as a body is refused */
+        q->fail = true;
+        return MHD_NO;
+    }
+    if (need > q->cap) {
+        size_t nc = need * 2;
+        char *ns = realloc(q->s, nc);
+        if (!ns) {
+            q->fail = true;
+            return MHD_NO;
+        }
+        q->s = ns;
+        q->cap = nc;
+    }
+    q->len += (size_t)sprintf(q->s + q->len, "%s%s%s%s", q->len ? "&" : "", key, value ? "=" : "",
+                              value ? value : "");
+    return MHD_YES;
+}
+
+static void as_req_free(struct https_req *rq)
+{
+    free(rq->as_method);
+    free(rq->as_path);
+    free(rq->as_query);
+    free(rq->as_ctype);
+    if (rq->as_auth) {
+        OPENSSL_cleanse(rq->as_auth, strlen(rq->as_auth));
+        free(rq->as_auth);
+    }
+    if (rq->as_cookie) {
+        OPENSSL_cleanse(rq->as_cookie, strlen(rq->as_cookie));
+        free(rq->as_cookie);
+    }
+    rq->as_method = rq->as_path = rq->as_query = rq->as_ctype = rq->as_auth = rq->as_cookie = NULL;
+}
+
+static char *dup_or_null(const char *s, bool *fail)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *fail = true;
+    return d;
+}
+
+/* The headers and query of a request for the server, kept for its final
+ * call (MHD's strings live as long as the request, but copies keep this
+ * independent of that). */
+static enum MHD_Result as_first_call(struct https_req *rq, const char *url, const char *method,
+                                     const struct hdr_scan *hs, uint64_t clen)
+{
+    bool fail = false;
+    rq->as_req = true;
+    rq->body_max = AS_MAX_BODY;
+    if (clen > AS_MAX_BODY)
+        return queue_error(rq, MHD_HTTP_CONTENT_TOO_LARGE,
+                           "the request body is larger than the limit", 0);
+    struct qbuild q = {0};
+    MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, query_arg, &q);
+    if (q.fail) {
+        free(q.s);
+        return queue_error(rq, MHD_HTTP_URI_TOO_LONG, "the query is too long", 0);
+    }
+    rq->as_query = q.s; /* NULL: no query */
+    rq->as_method = dup_or_null(method, &fail);
+    rq->as_path = dup_or_null(url, &fail);
+    rq->as_ctype = dup_or_null(hs->content_type, &fail);
+    rq->as_auth = hs->n_authorization == 1 ? dup_or_null(hs->authorization, &fail) : NULL;
+    rq->as_cookie = dup_or_null(hs->cookie, &fail);
+    if (fail)
+        return MHD_NO;
+    if (rq->h->draining || rq->h->gw->stopping)
+        return queue_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "the gateway is shutting down", 0);
+    if (clen && !rq->too_large) {
+        rq->body = malloc((size_t)clen);
+        if (!rq->body)
+            return MHD_NO;
+        rq->body_cap = (size_t)clen;
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result as_dispatch(struct https_req *rq)
+{
+    struct https *h = rq->h;
+    rq->dispatched = true;
+    struct as_request ar = {
+            .method = rq->as_method,
+            .path = rq->as_path,
+            .query = rq->as_query,
+            .content_type = rq->as_ctype,
+            .body = rq->body,
+            .body_len = rq->body_len,
+            .authorization = rq->as_auth,
+            .cookie = rq->as_cookie,
+            .peer = rq->cx->peer,
+            .now = (int64_t)time(NULL),
+    };
+    struct as_response rs = {0};
+    if (!h->as || as_handle(h->as, &ar, &rs) < 0)
+        return queue_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", 0);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+            rs.body_len, rs.body ? rs.body : (void *)"", MHD_RESPMEM_MUST_COPY);
+    bool ok = r && common_headers(h, r);
+    for (size_t i = 0; ok && as_security_headers[i].name; i++)
+        if (strcasecmp(as_security_headers[i].name, "Cache-Control") &&
+            strcasecmp(as_security_headers[i].name, "X-Content-Type-Options"))
+            ok = add_header(r, as_security_headers[i].name, as_security_headers[i].value) ==
+                 MHD_YES;
+    if (ok && rs.content_type)
+        ok = add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rs.content_type) == MHD_YES;
+    if (ok && rs.location)
+        ok = add_header(r, MHD_HTTP_HEADER_LOCATION, rs.location) == MHD_YES;
+    if (ok && rs.set_cookie)
+        ok = add_header(r, MHD_HTTP_HEADER_SET_COOKIE, rs.set_cookie) == MHD_YES;
+    if (ok && rs.www_authenticate)
+        ok = add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, rs.www_authenticate) == MHD_YES;
+    unsigned status = (unsigned)rs.status;
+    as_response_free(&rs);
+    if (!ok) {
+        if (r)
+            MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    log_msg(LOG_INFO, "oauth: %s %s from %s: %u", ar.method, ar.path, ar.peer, status);
+    return queue(rq, status, r);
 }
 
 static enum MHD_Result dispatch(struct https_req *rq)
@@ -837,6 +994,8 @@ static enum MHD_Result first_call(struct https_req *rq, const char *url, const c
     size_t ul = strlen(url);
     if (ul > HTTP_PATH_MAX)
         return queue_error(rq, MHD_HTTP_URI_TOO_LONG, "the request path is too long", 0);
+    if (h->as && as_handles_path(url))
+        return as_first_call(rq, url, method, &hs, clen);
     if (ul < sizeof(rq->pathbuf_small)) {
         rq->pathbuf = rq->pathbuf_small;
     } else if (!(rq->pathbuf = malloc(ul + 1))) {
@@ -865,6 +1024,9 @@ static enum MHD_Result first_call(struct https_req *rq, const char *url, const c
         const char *a = hs.authorization + strspn(hs.authorization, " \t");
         rq->bearer_scheme = !strncasecmp(a, "Bearer", 6) && (!a[6] || a[6] == ' ' || a[6] == '\t');
     }
+    if (!cred->malformed && cred->bearer && h->as &&
+        as_token_revoked(h->as, cred->bearer, cred->bearer_len))
+        cred->malformed = "the access token was revoked";
     if (!cred->malformed) {
         if (hs.n_apikey > 1)
             cred->malformed = "more than one API key header";
@@ -994,6 +1156,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rq->too_large)
         return queue_error(rq, MHD_HTTP_CONTENT_TOO_LARGE,
                            "the request body is larger than the limit", 0);
+    if (rq->as_req)
+        return as_dispatch(rq);
     return dispatch(rq);
 }
 
@@ -1273,6 +1437,24 @@ static int listeners_update(struct https *h)
 
 /* ---- the front end ------------------------------------------------------------------- */
 
+/* The authorization server follows the state: created with [oauth],
+ * switched to each reloaded state, freed without it. A server that cannot
+ * start leaves its paths answering 404, logged. */
+static void https_as_update(struct https *h)
+{
+    struct diags d = {0};
+    if (as_update(&h->as, h->gw->state, (int64_t)time(NULL), &d) < 0) {
+        for (size_t i = 0; i < d.n; i++)
+            log_msg(LOG_ERR, "oauth: %s:%u: %s", d.v[i].file, d.v[i].line, d.v[i].msg);
+        log_msg(LOG_ERR, "oauth: the authorization server is off");
+        as_free(h->as);
+        h->as = NULL;
+    } else if (h->as) {
+        log_msg(LOG_INFO, "oauth: authorization server on /oauth/ and " AS_WELL_KNOWN_PATH);
+    }
+    diag_free(&d);
+}
+
 static int https_start(struct gw *gw)
 {
     if (!gw->state->conf->https.enabled)
@@ -1289,6 +1471,7 @@ static int https_start(struct gw *gw)
     if (r < 0)
         return r; /* https_stop() frees what there is */
     h->gens = g;
+    https_as_update(h);
     for (size_t i = 0; i < h->n_ls; i++)
         log_msg(LOG_INFO, "https: listening on %s (TLS %s)", h->ls[i].addr,
                 gw->state->conf->https.tls_min == TLS_MIN_1_2 ? "1.2 and 1.3" : "1.3");
@@ -1338,6 +1521,7 @@ static int https_reload(struct gw *gw)
         next = o->next;
         gen_maybe_free(o);
     }
+    https_as_update(h);
     log_msg(LOG_INFO, "https: certificate, key, client CA and limits reloaded");
     return 0;
 }
@@ -1388,6 +1572,7 @@ static void https_stop(struct gw *gw)
     }
     for (size_t k = 0; k < h->n_ls; k++)
         listener_close(&h->ls[k]);
+    as_free(h->as);
     free(h->ls);
     free(h);
     gw->https = NULL;
