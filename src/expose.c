@@ -219,6 +219,26 @@ static bool is_td_uri(const char *s)
     return !strcmp(s, TD_CONTEXT_V1) || !strcmp(s, TD_CONTEXT_V11) || !strcmp(s, TD_CONTEXT_OLD);
 }
 
+/* True when a consumer that can present only the leaf schemes in leaves
+ * (bits 1u << enum sec_kind) can meet e: every part of an allOf, one of a
+ * oneOf. What a north protocol decides its forms by. */
+static bool sec_expr_met_by(const struct sec_expr *e, unsigned leaves)
+{
+    switch (e->kind) {
+    case SEC_ALLOF:
+        for (size_t i = 0; i < e->n_subs; i++)
+            if (!sec_expr_met_by(e->subs[i], leaves))
+                return false;
+        return true;
+    case SEC_ONEOF:
+        for (size_t i = 0; i < e->n_subs; i++)
+            if (sec_expr_met_by(e->subs[i], leaves))
+                return true;
+        return false;
+    default: return (leaves >> e->kind) & 1u;
+    }
+}
+
 static bool mqtts_enabled(const struct config *conf);
 static bool coaps_enabled(const struct config *conf);
 
@@ -871,23 +891,8 @@ static bool mqtts_enabled(const struct config *conf)
  * neither are apikey (an HTTP header) and psk (DTLS). */
 static bool mqtts_supports(const struct sec_expr *e)
 {
-    switch (e->kind) {
-    case SEC_BASIC:
-    case SEC_BEARER:
-    case SEC_OAUTH2:
-    case SEC_CERT: return true;
-    case SEC_ALLOF:
-        for (size_t i = 0; i < e->n_subs; i++)
-            if (!mqtts_supports(e->subs[i]))
-                return false;
-        return true;
-    case SEC_ONEOF:
-        for (size_t i = 0; i < e->n_subs; i++)
-            if (mqtts_supports(e->subs[i]))
-                return true;
-        return false;
-    default: return false;
-    }
+    return sec_expr_met_by(e, (1u << SEC_BASIC) | (1u << SEC_BEARER) | (1u << SEC_OAUTH2) |
+                                      (1u << SEC_CERT));
 }
 
 static int mqtts_make_form(const struct expose_ctx *x, const struct td_affordance *aff,
@@ -960,22 +965,7 @@ static bool coaps_enabled(const struct config *conf)
  * completed one. */
 static bool coaps_supports(const struct sec_expr *e)
 {
-    switch (e->kind) {
-    case SEC_NOSEC:
-    case SEC_PSK:
-    case SEC_CERT: return true;
-    case SEC_ALLOF:
-        for (size_t i = 0; i < e->n_subs; i++)
-            if (!coaps_supports(e->subs[i]))
-                return false;
-        return true;
-    case SEC_ONEOF:
-        for (size_t i = 0; i < e->n_subs; i++)
-            if (coaps_supports(e->subs[i]))
-                return true;
-        return false;
-    default: return false;
-    }
+    return sec_expr_met_by(e, (1u << SEC_NOSEC) | (1u << SEC_PSK) | (1u << SEC_CERT));
 }
 
 static int coaps_make_form(const struct expose_ctx *x, const struct td_affordance *aff,
