@@ -16,9 +16,11 @@ cleanup() {
     [ "$BASHPID" = "$$" ] || return 0
     for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
-    rm -rf "$T"
+    if [ -n "${KEEP_T:-}" ]; then echo "# kept $T" >&2; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
+# stopped by run-integration.sh's timeout: clean up all the same
+trap 'echo "# stopped by a signal"; exit 143' TERM INT
 ok() { echo "ok - $*"; }
 fail() { echo "not ok - $*"; _fails=$((_fails + 1)); }
 # check NAME COMMAND...: ok when COMMAND succeeds

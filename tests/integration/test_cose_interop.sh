@@ -17,14 +17,14 @@ check "test_cose is built" test -x "$bin"
 
 dir=tests/node/cose-interop
 if [ ! -d "$dir/node_modules/cose-js" ]; then
-    npm --prefix "$dir" install --no-audit --no-fund >"$T/npm.log" 2>&1 || sed 's/^/# /' "$T/npm.log" | tail -n 20
+    timeout 300 npm --prefix "$dir" install --no-audit --no-fund >"$T/npm.log" 2>&1 || sed 's/^/# /' "$T/npm.log" | tail -n 20
 fi
 check "cose-js is installed" test -d "$dir/node_modules/cose-js"
 [ -d "$dir/node_modules/cose-js" ] || finish
 
 mkdir -p "$T/interop"
 # 1. cose-js writes its messages
-if out=$(node "$dir/interop.mjs" produce "$T/interop" 2>&1); then
+if out=$(timeout 60 node "$dir/interop.mjs" produce "$T/interop" 2>&1); then
     ok "cose-js produces Sign1/Mac0/Encrypt0 messages"
 else
     fail "cose-js produces Sign1/Mac0/Encrypt0 messages"
@@ -33,7 +33,7 @@ fi
 
 # 2. wotgw verifies them and writes its own
 rc=0
-WOTGW_COSE_INTEROP_DIR=$T/interop "$bin" >"$T/test_cose.log" 2>&1 || rc=$?
+WOTGW_COSE_INTEROP_DIR=$T/interop timeout 120 "$bin" >"$T/test_cose.log" 2>&1 || rc=$?
 sed -n 's/^interop: \(\(not \)\{0,1\}ok - .*\)$/\1/p' "$T/test_cose.log"
 _fails=$((_fails + $(grep -c '^interop: not ok' "$T/test_cose.log")))
 check "test_cose (with the interop case) passes" [ "$rc" -eq 0 ]
@@ -42,7 +42,7 @@ check "test_cose ran the interop case" grep -q 'interop: [0-9]* js messages veri
 check "wotgw wrote c-messages.json" test -s "$T/interop/c-messages.json"
 
 # 3. cose-js verifies wotgw's messages and COSE_Keys
-out=$(node "$dir/interop.mjs" verify "$T/interop" 2>&1)
+out=$(timeout 60 node "$dir/interop.mjs" verify "$T/interop" 2>&1)
 rc=$?
 printf '%s\n' "$out" | grep -E '^(not )?ok - '
 _fails=$((_fails + $(printf '%s\n' "$out" | grep -c '^not ok - ')))
