@@ -366,6 +366,13 @@ static bool parse_listen(const char *w, char *host, size_t hostlen, bool *v6, bo
     return true;
 }
 
+bool config_parse_address(const char *w, char *host, size_t hostlen, unsigned *port)
+{
+    bool v6, wild;
+    const char *why;
+    return parse_listen(w, host, hostlen, &v6, &wild, port, &why) && !wild;
+}
+
 static int parse_algorithms_why(const char *s, unsigned *out, const char **bad, size_t *badlen,
                                 const char **why)
 {
@@ -1000,8 +1007,8 @@ static void do_issuer(struct ctx *x, struct ini_section *s, struct issuer_conf *
 /* ---- [oauth] ----------------------------------------------------------------- */
 
 /* A duration key in whole seconds within [lo, hi]; def when absent. */
-static uint64_t oauth_secs(struct ctx *x, struct ini_section *s, const char *key, uint64_t def,
-                           uint64_t lo, uint64_t hi, const char *range)
+static uint64_t secs_key(struct ctx *x, struct ini_section *s, const char *key, uint64_t def,
+                         uint64_t lo, uint64_t hi, const char *range)
 {
     struct ini_entry *e = get(x, s, key);
     uint64_t us;
@@ -1078,15 +1085,13 @@ static void do_oauth(struct ctx *x, struct ini_section *s, struct issuer_conf *i
     o->clients_line = e ? e->line : s->line;
     if (c->state_dir)
         o->dir = xjoin(x, c->state_dir, "oauth");
-    o->access_token_lifetime_s =
-            oauth_secs(x, s, "access_token_lifetime", 600, 60, 3600, "1m to 1h");
-    o->refresh_token_lifetime_s = oauth_secs(x, s, "refresh_token_lifetime", 30 * 86400, 3600,
-                                             365 * 86400, "1h to 8760h");
-    o->code_lifetime_s = oauth_secs(x, s, "code_lifetime", 60, 10, 60, "10s to 60s");
-    o->device_code_lifetime_s =
-            oauth_secs(x, s, "device_code_lifetime", 600, 60, 1800, "1m to 30m");
-    o->device_poll_interval_s = oauth_secs(x, s, "device_poll_interval", 5, 1, 60, "1s to 60s");
-    o->session_lifetime_s = oauth_secs(x, s, "session_lifetime", 3600, 300, 43200, "5m to 12h");
+    o->access_token_lifetime_s = secs_key(x, s, "access_token_lifetime", 600, 60, 3600, "1m to 1h");
+    o->refresh_token_lifetime_s =
+            secs_key(x, s, "refresh_token_lifetime", 30 * 86400, 3600, 365 * 86400, "1h to 8760h");
+    o->code_lifetime_s = secs_key(x, s, "code_lifetime", 60, 10, 60, "10s to 60s");
+    o->device_code_lifetime_s = secs_key(x, s, "device_code_lifetime", 600, 60, 1800, "1m to 30m");
+    o->device_poll_interval_s = secs_key(x, s, "device_poll_interval", 5, 1, 60, "1s to 60s");
+    o->session_lifetime_s = secs_key(x, s, "session_lifetime", 3600, 300, 43200, "5m to 12h");
     if ((e = get(x, s, "flow"))) {
         if (!strcmp(e->value, "code") || !strcmp(e->value, "device") || !strcmp(e->value, "client"))
             o->flow = xstrdup(x, e->value);
@@ -1291,7 +1296,9 @@ static void do_thing(struct ctx *x, struct ini_section *s, struct thing_conf *tc
         tc->td_line = e->line;
     }
     require(x, s, "td");
-    static const char *const known[] = {"td", "security", "allow", "scopes", NULL};
+    tc->poll_interval_s =
+            secs_key(x, s, "poll_interval", THING_DEFAULT_POLL_S, 1, 86400, "1s to 24h");
+    static const char *const known[] = {"td", "security", "allow", "scopes", "poll_interval", NULL};
     report_unknown(x, s, known, true);
 }
 

@@ -177,11 +177,16 @@ struct coaps_conf {
 };
 
 /* [thing NAME] */
+#define THING_DEFAULT_POLL_S 30
 struct thing_conf {
     char *name; /* URL segment; [A-Za-z0-9._~-]+ */
     unsigned line;
     char *td; /* device TD file, absolute */
     unsigned td_line;
+    /* [mqtt]: how often wotgw reads a property the device cannot be asked
+     * to notify (no observeproperty form) to publish its value to the
+     * property topic; seconds, default THING_DEFAULT_POLL_S. */
+    uint64_t poll_interval_s;
     /* Borrowed from config.ini. config_load() checks that every other key
      * of the section is a policy key (security, allow, scopes, each
      * optionally followed by ".AFFORDANCE", ".OP" or ".AFFORDANCE.OP");
@@ -215,6 +220,11 @@ struct config {
     struct thing_conf *things;
     size_t n_things;
 };
+
+/* "IP:port" or "[IPv6]:port" of a peer to connect to (as [mqtt] broker):
+ * the address without brackets into host, the port into *port. False for
+ * anything else, a wildcard address included. */
+bool config_parse_address(const char *w, char *host, size_t hostlen, unsigned *port);
 
 /* Loads and validates path. Returns 0, or -EINVAL with the problems in d
  * (each FILE:LINE), or another -errno (file unreadable: also in d).

@@ -12,13 +12,15 @@
 #include "log.h"
 #include "north/coaps.h"
 #include "north/https.h"
+#include "north/mqtt.h"
 #include "proxy.h"
 #include "south/http.h"
 
-/* The north front ends; CoAPS and MQTT add theirs here. */
+/* The north front ends. */
 static const struct frontend_ops *const frontends[] = {
         &https_frontend,
         &coaps_frontend,
+        &mqtt_frontend,
 };
 
 #define STATUS_INTERVAL_US (5 * 1000000ull)

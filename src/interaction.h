@@ -80,6 +80,15 @@ struct credentials {
     const char *cert_sha256;
     /* DTLS PSK identity the handshake succeeded with. */
     const char *psk_identity;
+    /* Set by the MQTT front end only (north/mqtt.h), for a message that
+     * reached wotgw's own broker session: the principal that the broker's
+     * plugin authenticated and authorized for exactly this publish
+     * (user property "wotgw-principal"), or "wotgw" for the gateway's own
+     * reads that feed the broker's value and event topics (each delivery
+     * is decided by the plugin). The proxy then checks only that the
+     * operation is exposed; it never decides again with a copy of the
+     * plugin's inputs. */
+    const char *vouched;
     /* Anything malformed the front end saw (e.g. an undecodable Basic
      * header): the policy denies with this reason instead of treating the
      * credential as absent. Static string. */

@@ -719,6 +719,35 @@ void proxy_free(struct proxy *p)
     free(p);
 }
 
+/* The decision for in on thing t. A request the MQTT broker's plugin
+ * already decided (cred.vouched, interaction.h) is allowed for its
+ * principal when the operation is exposed on the affordance; for a
+ * property subscription, observeproperty or readproperty (the operations
+ * that authorize an MQTT subscription to its topic, mqtt_topic.h). */
+static void decide(const struct policy_env *env, const struct thing *t,
+                   const struct interaction *in, struct policy_decision *d)
+{
+    if (!in->cred.vouched) {
+        policy_decide(env, t->policy, in->affordance, in->op, &in->cred, d);
+        return;
+    }
+    struct policy_form pf;
+    policy_lookup(t->policy, in->affordance, in->op, &pf);
+    if (!pf.security && (in->op == WOT_OP_OBSERVEPROPERTY || in->op == WOT_OP_READPROPERTY))
+        policy_lookup(t->policy, in->affordance,
+                      in->op == WOT_OP_READPROPERTY ? WOT_OP_OBSERVEPROPERTY : WOT_OP_READPROPERTY,
+                      &pf);
+    *d = (struct policy_decision){0};
+    if (!pf.security) {
+        d->verdict = POLICY_DENY_NOT_EXPOSED;
+        d->reason = "operation not exposed";
+        return;
+    }
+    d->verdict = POLICY_ALLOW;
+    d->reason = "decided by the MQTT broker's plugin";
+    snprintf(d->principal, sizeof(d->principal), "%s", in->cred.vouched);
+}
+
 /* Fills res for a policy refusal. */
 static void policy_refusal(struct proxy *p, const struct policy_decision *d,
                            struct proxy_result *res)
@@ -780,7 +809,7 @@ int proxy_start(struct proxy *p, const struct interaction *in, const struct prox
     }
     struct policy_env env;
     state_policy_env(s, (int64_t)time(NULL), &env);
-    policy_decide(&env, t->policy, in->affordance, in->op, &in->cred, &d);
+    decide(&env, t, in, &d);
     switch (d.verdict) {
     case POLICY_ALLOW: break;
     case POLICY_DENY_UNAUTHENTICATED:
@@ -923,7 +952,7 @@ void proxy_reload(struct proxy *p)
         struct policy_env env;
         struct policy_decision d;
         state_policy_env(s, (int64_t)time(NULL), &env);
-        policy_decide(&env, t->policy, c->in->affordance, c->in->op, &c->in->cred, &d);
+        decide(&env, t, c->in, &d);
         if (d.verdict != POLICY_ALLOW) {
             stream_end(c, d.verdict == POLICY_DENY_UNAUTHENTICATED ? 401 : 403,
                        "the policy no longer allows this stream", "refused after reload");

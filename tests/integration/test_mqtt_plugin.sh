@@ -19,48 +19,9 @@
 # leak checking stays on (a leak fails the broker's exit status).
 source tests/integration/lib.sh "$@"
 
-MOSQ=/usr/sbin/mosquitto
-PLUGIN=$BUILD/wotgw_mosquitto.so
-for tool in "$MOSQ" mosquitto_pub mosquitto_sub openssl; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        ok "# SKIP $tool not installed (apt-get install mosquitto mosquitto-clients)"
-        finish
-    fi
-done
-if [ ! -f "$PLUGIN" ]; then
-    san=0
-    case $BUILD in *-asan) san=1 ;; esac
-    make -s BUILDDIR="$BUILD" SAN=$san "$PLUGIN" >"$T/make.log" 2>&1 || cat "$T/make.log"
-fi
-check "the plugin is built ($PLUGIN)" test -f "$PLUGIN"
-[ -f "$PLUGIN" ] || finish
-
-# ASan: the instrumented plugin needs the runtime loaded first
-PRELOAD=
-case $BUILD in
-*-asan)
-    PRELOAD=$(gcc -print-file-name=libasan.so)
-    if [ ! -e "$PRELOAD" ]; then
-        ok "# SKIP ASan variant: libasan.so not found for LD_PRELOAD"
-        finish
-    fi
-    # LeakSanitizer runs at the broker's exit. mosquitto 2.0.11 leaks one
-    # subscription entry of a persistent session (allocated in sub__add
-    # from handle__subscribe, no plugin frame): that function alone is
-    # suppressed. The binary has no frame pointers, so the broker unwinds
-    # with DWARF (fast_unwind_on_malloc=0) for suppressions to see it. (A
-    # suppression naming the mosquitto binary would hide the plugin's
-    # leaks too: the broker calls every plugin callback.)
-    printf 'leak:sub__add\n' >"$T/lsan.supp"
-    export LSAN_OPTIONS=suppressions=$T/lsan.supp:print_suppressions=0
-    BROKER_ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0:malloc_context_size=30
-    ;;
-esac
+source tests/integration/mqttenv.sh
 
 # ---- fixtures ------------------------------------------------------------------
-P_TLS=$(free_port)
-P_CERT=$(free_port)
-P_LOCAL=$(free_port)
 PKI=$T/pki
 bash tests/tools/mkcerts.sh "$PKI" >/dev/null 2>&1
 check "test PKI generated" test -s "$PKI/client1.crt"
@@ -78,7 +39,6 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/other.ke
 tools/jwk-from-pem.sh "$T/idp.key" k1 >"$T/idp.jwks.json"
 openssl rand -base64 32 >"$T/mqtt-secret"
 SECRET=$(cat "$T/mqtt-secret")
-mkdir -p "$T/mqtt-state"
 THINGS=$ROOT/tests/data/daemon/things
 
 # policy v1: alice (password), tokens with scopes, client1 (certificate)
@@ -110,23 +70,6 @@ EOF
 }
 write_conf user:alice
 
-# the shipped broker configuration with test ports and paths
-mk_broker_conf() { # $1: output, $2: plugin_opt_config, $3: tls_version
-    {
-        [ "$(id -u)" -eq 0 ] && echo "user $(id -un)"
-        sed -e "s#^listener 8883\$#listener $P_TLS 127.0.0.1#" \
-            -e "s#^listener 8884\$#listener $P_CERT 127.0.0.1#" \
-            -e "s#^listener 1883 127.0.0.1\$#listener $P_LOCAL 127.0.0.1#" \
-            -e "s#/etc/wotgw/tls/server.crt#$PKI/server-ec.crt#" \
-            -e "s#/etc/wotgw/tls/server.key#$PKI/server-ec.key#" \
-            -e "s#/etc/wotgw/tls/clients-ca.crt#$PKI/ca.crt#" \
-            -e "s#/usr/lib/wotgw/wotgw_mosquitto.so#$PLUGIN#" \
-            -e "s#^plugin_opt_config .*#plugin_opt_config $2#" \
-            -e "s#/var/lib/wotgw-mqtt/#$T/mqtt-state/#" \
-            -e "s#^tls_version tlsv1.3#tls_version $3#" \
-            conf/mosquitto/wotgw.conf
-    } >"$1"
-}
 mk_broker_conf "$T/mosquitto.conf" "$T/wotgw.conf" tlsv1.3
 check "broker config: every listener replaced" \
     bash -c '[ "$(grep -c "^listener .* 127.0.0.1$" "$1")" -eq 3 ]' _ "$T/mosquitto.conf"
@@ -137,18 +80,6 @@ check "shipped config: TLS 1.3 only, no anonymous access, plugin, persistence" b
     grep -q "^allow_anonymous false$" $f && grep -q "^plugin .*wotgw_mosquitto.so$" $f &&
     grep -q "^plugin_opt_config /etc/wotgw/wotgw.conf$" $f && grep -q "^persistence true$" $f &&
     grep -q "^listener 1883 127.0.0.1$" $f && ! grep -q "use_identity_as_username true" $f'
-
-# start_broker CONF LOG: starts mosquitto, sets BROKER_PID
-start_broker() {
-    if [ -n "$PRELOAD" ]; then
-        LD_PRELOAD=$PRELOAD ASAN_OPTIONS=$BROKER_ASAN_OPTIONS "$MOSQ" -c "$1" >"$2" 2>&1 &
-    else
-        "$MOSQ" -c "$1" >"$2" 2>&1 &
-    fi
-    BROKER_PID=$!
-    _pids+=("$BROKER_PID")
-}
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start_broker "$T/mosquitto.conf" "$T/broker.log"
 B1=$BROKER_PID

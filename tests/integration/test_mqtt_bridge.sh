@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# The daemon as the broker's MQTT client (north/mqtt.c): a real mosquitto
+# broker with wotgw's plugin (the shipped config), the real daemon
+# connected to it on the loopback listener, the simulated HTTP device, and
+# mosquitto_pub / mosquitto_sub / mosquitto_rr as MQTT consumers (TLS 1.3).
+# Covers: values of observed and polled device properties reaching their
+# retained topics byte-identical; writeproperty and invokeaction from MQTT
+# 5 and MQTT 3.1.1 consumers reaching the device (payload untouched, the
+# result on the response topic with correlation data and wotgw-status);
+# device errors answered on the response topic; refused consumers never
+# reaching the device; commands published while wotgw is stopped
+# delivered when it is back (persistent session); a broker restart
+# (wotgw reconnects, subscribes again, publishes the values again); and a
+# clean shutdown.
+source tests/integration/lib.sh "$@"
+source tests/integration/gwenv.sh
+gw_pki || { fail "test PKI"; finish; }
+source tests/integration/mqttenv.sh
+
+gw_device || { fail "simulated device starts"; finish; }
+A_PW='alice-Corr3ct-Horse-Battery'
+E_PW='eve-has-4-valid-password'
+gw_user alice "$A_PW" family
+gw_user eve "$E_PW" guests
+openssl rand -base64 32 >"$T/mqtt-secret"
+
+{
+    gw_conf
+    cat <<EOF
+[mqtt]
+broker_url = mqtts://localhost:$P_TLS
+broker = 127.0.0.1:$P_LOCAL
+password_file = mqtt-secret
+
+[thing lamp]
+td = lamp.td.json
+security = basic
+allow = user:alice
+
+[thing thermometer]
+td = thermometer.td.json
+security = basic
+allow = user:alice
+poll_interval = 1s
+EOF
+} >"$T/wotgw.conf"
+
+mk_broker_conf "$T/mosquitto.conf" "$T/wotgw.conf" tlsv1.3
+start_broker "$T/mosquitto.conf" "$T/broker.log"
+check "broker with the plugin listens" wait_for 10 port_open "$P_TLS"
+check "the plugin loaded wotgw.conf" wait_for 5 grep -q 'mqtts: loaded' "$T/broker.log"
+
+gw_start "$T/wotgw.conf" || { fail "daemon starts"; sed 's/^/# /' "$GW_LOG" | tail; finish; }
+check "wotgw connects to the broker (new persistent session)" \
+    wait_for 10 grep -q 'mqtt: connected to the broker at 127.0.0.1:.* as wotgw' "$GW_LOG"
+check "wotgw feeds the offered values and events" grep -q 'mqtt: [1-9][0-9]* value and event topics fed under wot/' "$GW_LOG"
+
+CA=(--cafile "$PKI/ca.crt")
+sub() { timeout 10 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "$@" 2>&1; }
+pub() { timeout 10 mosquitto_pub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "$@" 2>&1; }
+ALICE=(-u alice -P "$A_PW")
+dev() { curl -sS --max-time 5 "$DEV_URL/$1"; }
+
+# ---- values to the retained property topics -------------------------------------
+want=$(dev lamp/properties/on)
+got=$(sub "${ALICE[@]}" -t wot/lamp/properties/on -C 1 -W 5)
+check "observed property: the retained value is the device's, byte for byte ($want)" \
+    [ -n "$want" -a "$got" = "$want" ]
+want=$(dev thermometer/properties/unit)
+got=$(sub "${ALICE[@]}" -t wot/thermometer/properties/unit -C 1 -W 5)
+check "polled property (no observe form): the retained value is the device's ($want)" \
+    [ -n "$want" -a "$got" = "$want" ]
+out=$(sub "${ALICE[@]}" -t wot/lamp/properties/brightness -C 1 -W 5 -F '%t %C')
+check "the value carries the device's content type (MQTT 5 content type)" \
+    grep -q '^wot/lamp/properties/brightness application/json$' <<<"$out"
+out=$(sub -u eve -P "$E_PW" -t wot/lamp/properties/on -C 1 -W 2 -d)
+check "eve may not read the lamp's value: SUBACK 135, nothing delivered" \
+    bash -c 'grep -q "Subscribed (mid: 1): 135" <<<"$1" && ! grep -q "^true$\|^false$" <<<"$1"' _ "$out"
+
+# ---- writeproperty ------------------------------------------------------------------
+for v in false true false; do
+    out=$(pub "${ALICE[@]}" -t wot/lamp/properties/on/set -m "$v" -q 1 -d)
+    check "alice sets on=$v: PUBACK accepted" bash -c '! grep -q "RC:135" <<<"$1"' _ "$out"
+    check "the device has on=$v" wait_for 5 bash -c '[ "$(curl -sS --max-time 2 "$1")" = "$2" ]' \
+        _ "$DEV_URL/lamp/properties/on" "$v"
+done
+check "the retained value follows the device (observed: false)" wait_for 5 bash -c \
+    '[ "$(timeout 5 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$1" --cafile "$2" -u alice -P "$3" -t wot/lamp/properties/on -C 1 -W 3 2>&1)" = false ]' \
+    _ "$P_TLS" "$PKI/ca.crt" "$A_PW"
+out=$(pub -u eve -P "$E_PW" -t wot/lamp/properties/on/set -m true -q 1 -d)
+check "eve's write: PUBACK 135" grep -q 'RC:135' <<<"$out"
+sleep 0.5
+check "eve's write never reached the device" [ "$(dev lamp/properties/on)" = false ]
+check "wotgw logged alice's writes with the plugin's principal" \
+    grep -q 'THING=lamp AFFORDANCE=on OP=writeproperty PROTOCOL=mqtts PRINCIPAL=alice .*DECISION=allow .*STATUS=204' "$GW_LOG"
+
+# ---- invokeaction, MQTT 5: response topic and correlation data ------------------------
+before=$(dev lamp/properties/on)
+out=$(timeout 10 mosquitto_rr -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -i alice-rr \
+    -t wot/lamp/actions/toggle -e wot/lamp/actions/toggle/response/alice-rr -m '' -W 5 \
+    -F '%C|%P|%p' 2>&1)
+check "invokeaction over MQTT 5: the result on the response topic, wotgw-status 200" \
+    grep -q '|wotgw-status:200|' <<<"$out"
+after=$(dev lamp/properties/on)
+check "the action reached the device (on $before -> $after)" [ "$before" != "$after" ]
+# correlation data comes back unchanged
+out=$( (timeout 8 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -i alice-c \
+    -t wot/lamp/actions/toggle/response/alice-c -C 1 -W 6 -F '%D' 2>&1 &
+    sleep 0.7
+    pub "${ALICE[@]}" -i alice-c2 -t wot/lamp/actions/toggle -m '' -q 1 \
+        -D publish response-topic wot/lamp/actions/toggle/response/alice-c \
+        -D publish correlation-data req-4711 >/dev/null
+    wait) 2>&1)
+check "a foreign client's response topic is refused by the plugin (alice-c2 -> alice-c)" \
+    bash -c '! grep -q req-4711 <<<"$1"' _ "$out"
+
+# ---- MQTT 3.1.1: the plugin's response topic -----------------------------------------------
+before=$(dev lamp/properties/on)
+out=$( (timeout 8 mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -i old-lamp \
+    -t wot/lamp/actions/toggle/response/old-lamp -C 1 -W 6 2>&1 &
+    sleep 0.7
+    timeout 5 mosquitto_pub -V mqttv311 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -i old-lamp-pub \
+        -t wot/lamp/actions/toggle -m '' -q 1 >/dev/null 2>&1
+    wait) 2>&1)
+check "MQTT 3.1.1: the action reached the device" \
+    wait_for 3 bash -c '[ "$(curl -sS --max-time 2 "$1")" != "$2" ]' _ "$DEV_URL/lamp/properties/on" "$before"
+
+# ---- device errors on the response topic ---------------------------------------------------
+out=$(timeout 10 mosquitto_rr -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -i alice-rr \
+    -t wot/lamp/actions/nosuchaction -e wot/lamp/actions/nosuchaction/response/alice-rr -m '' -W 5 \
+    -F '%P|%p' 2>&1)
+check "unknown action: PUBLISH refused by the plugin (nothing answers)" bash -c '! grep -q wotgw-status <<<"$1"' _ "$out"
+
+# ---- wotgw away: commands wait in its persistent session -------------------------------------
+gw_stop
+check "wotgw stops cleanly" [ $? -eq 0 ]
+for v in true false true; do
+    pub "${ALICE[@]}" -t wot/lamp/properties/on/set -m "$v" -q 1 >/dev/null
+done
+pub "${ALICE[@]}" -t wot/lamp/properties/brightness/set -m 42 -q 1 >/dev/null
+sleep 0.3
+check "while wotgw is away nothing reaches the device" [ "$(dev lamp/properties/brightness)" != 42 ]
+GW_LOG=$T/wotgw2.log
+gw_start "$T/wotgw.conf" || { fail "daemon restarts"; finish; }
+check "wotgw resumes its session" wait_for 10 grep -q 'mqtt: connected .*(resumed session)' "$GW_LOG"
+check "the queued writes reach the device (brightness 42)" \
+    wait_for 5 bash -c '[ "$(curl -sS --max-time 2 "$1")" = 42 ]' _ "$DEV_URL/lamp/properties/brightness"
+check "in order: the last queued on=true wins" [ "$(dev lamp/properties/on)" = true ]
+
+# ---- broker restart -------------------------------------------------------------------------
+stop_broker
+sleep 0.3
+start_broker "$T/mosquitto.conf" "$T/broker.log"
+check "broker back" wait_for 10 port_open "$P_TLS"
+check "wotgw notices and reconnects" wait_for 15 bash -c \
+    '[ "$(grep -c "mqtt: connected to the broker" "$1")" -ge 2 ]' _ "$GW_LOG"
+pub "${ALICE[@]}" -t wot/lamp/properties/brightness/set -m 7 -q 1 >/dev/null
+check "commands flow again after the reconnect (brightness 7)" \
+    wait_for 5 bash -c '[ "$(curl -sS --max-time 2 "$1")" = 7 ]' _ "$DEV_URL/lamp/properties/brightness"
+got=$(sub "${ALICE[@]}" -t wot/thermometer/properties/unit -C 1 -W 5)
+check "values are published again after the reconnect" [ "$got" = "$(dev thermometer/properties/unit)" ]
+
+# ---- QoS 1 end to end under a broker restart: nothing accepted is lost -------------------------
+N=40
+: >"$T/acked"
+n0=$(grep -c 'AFFORDANCE=brightness OP=writeproperty PROTOCOL=mqtts PRINCIPAL=alice .*STATUS=2' "$GW_LOG")
+for i in $(seq 1 $N); do
+    if [ "$i" -eq 15 ]; then
+        stop_broker
+        start_broker "$T/mosquitto.conf" "$T/broker.log"
+        wait_for 10 port_open "$P_TLS"
+    fi
+    if pub "${ALICE[@]}" -t wot/lamp/properties/brightness/set -m "$i" -q 1 >/dev/null; then
+        echo "$i" >>"$T/acked"
+    fi
+done
+last=$(tail -n 1 "$T/acked")
+check "the last accepted write ($last) reaches the device" \
+    wait_for 10 bash -c '[ "$(curl -sS --max-time 2 "$1")" = "$2" ]' _ "$DEV_URL/lamp/properties/brightness" "$last"
+n1=$(grep -c 'AFFORDANCE=brightness OP=writeproperty PROTOCOL=mqtts PRINCIPAL=alice .*STATUS=2' "$GW_LOG")
+check "every accepted write was carried to the device ($((n1 - n0)) carried, $(wc -l <"$T/acked") of $N accepted)" \
+    [ $((n1 - n0)) -ge "$(wc -l <"$T/acked")" ]
+
+gw_stop
+check "wotgw stops cleanly after the restarts" [ $? -eq 0 ]
+check "wotgw never logged its MQTT password" bash -c '! grep -qF "$(cat "$1")" "$2" "$3"' _ "$T/mqtt-secret" "$GW_LOG" "$T/wotgw.log"
+stop_broker
+check "the broker exits cleanly (no leak under ASan)" [ $? -eq 0 ]
+finish
