@@ -19,6 +19,7 @@
 #include "coap_util.h"
 #include "policy.h"
 #include "south/coap.h"
+#include "south/mqtt.h"
 #include "south/http.h"
 #include "state.h"
 
@@ -50,6 +51,7 @@ struct proxy_call {
     enum call_kind kind;
     struct south_http_call *south;
     struct south_coap_call *south_coap; /* a coap:// device */
+    struct south_mqtt_call *south_mqtt; /* an mqtt:// device */
     sd_event_source *timer;             /* streams: the next poll; ending from a device callback */
     uint64_t start_us;
     char principal[POLICY_PRINCIPAL_MAX];
@@ -64,6 +66,7 @@ struct proxy_call {
 struct proxy {
     struct gw *gw;
     struct south_coap *coap; /* the CoAP device client, made at the first coap:// call */
+    struct south_mqtt *mqtt; /* the MQTT device client, made at the first mqtt:// call */
     struct proxy_call *calls;
     size_t n_pending, n_streams;
     /* union of the schemes of every exposed form, per state generation */
@@ -220,6 +223,7 @@ static void call_free(struct proxy_call *c)
     if (c->south)
         south_http_cancel(c->south);
     south_coap_cancel(c->south_coap);
+    south_mqtt_cancel(c->south_mqtt);
     sd_event_source_disable_unref(c->timer);
     http_sse_parser_free(&c->sse);
     gw_state_release(c->ref);
@@ -240,6 +244,8 @@ static void call_finish(struct proxy_call *c, struct proxy_result *res, const ch
     }
     south_coap_cancel(c->south_coap);
     c->south_coap = NULL;
+    south_mqtt_cancel(c->south_mqtt);
+    c->south_mqtt = NULL;
     log_result(c->in, NULL, c->principal, true, reason, res->status, c->start_us);
     call_unlink(c);
     if (stream)
@@ -677,6 +683,107 @@ static int start_coap(struct proxy_call *c, const struct td_form *f)
     return south_coap_start(c->p->coap, &rq, coap_done, c, &c->south_coap);
 }
 
+/* An answer of an MQTT device: a read gives the last value with the
+ * form's content type, a publish the broker's acknowledgement (204). */
+static void mqtt_done(void *ud, const struct south_mqtt_response *r)
+{
+    struct proxy_call *c = ud;
+    c->south_mqtt = NULL; /* gone after done() */
+    const struct td_form *f = call_form(c);
+    struct south_http_response hr = {.error_text = r->error_text};
+    switch (r->error) {
+    case SOUTH_MQTT_OK: hr.error = SOUTH_HTTP_OK; break;
+    case SOUTH_MQTT_CONNECT: hr.error = SOUTH_HTTP_CONNECT; break;
+    case SOUTH_MQTT_TIMEOUT: hr.error = SOUTH_HTTP_TIMEOUT; break;
+    default: hr.error = SOUTH_HTTP_INTERNAL; break;
+    }
+    if (r->error == SOUTH_MQTT_OK) {
+        bool read = c->in->op == WOT_OP_READPROPERTY;
+        hr.status = read ? 200 : 204;
+        hr.content_type = read && f ? f->content_type : NULL;
+        hr.body = read ? r->body : NULL;
+        hr.body_len = read ? r->body_len : 0;
+    }
+    unary_done(c, &hr);
+}
+
+static void mqtt_notify(void *ud, const struct south_mqtt_response *r)
+{
+    struct proxy_call *c = ud;
+    const struct td_form *f = call_form(c);
+    c->retries = 0;
+    deliver(c, NULL, r->body, r->body_len, f ? f->content_type : NULL);
+}
+
+static void mqtt_stream_done(void *ud, const struct south_mqtt_response *r)
+{
+    struct proxy_call *c = ud;
+    c->south_mqtt = NULL;
+    if (!c->ending)
+        stream_end_later(c, 502, south_mqtt_error_name(r->error));
+}
+
+/* mqtt:// device forms (south/mqtt.h): the topic is mqv:topic (publish) or
+ * mqv:filter (subscribe), else the href's path. */
+static int start_mqtt(struct proxy_call *c, const struct td_form *f)
+{
+    const struct limits *lim = &c->ref->state->conf->limits;
+    const struct interaction *in = c->in;
+    bool stream = c->kind == CALL_LONGPOLL || c->kind == CALL_SSE;
+    enum south_mqtt_mode mode;
+    switch (in->op) {
+    case WOT_OP_READPROPERTY: mode = SOUTH_MQTT_READ; break;
+    case WOT_OP_WRITEPROPERTY:
+    case WOT_OP_INVOKEACTION: mode = SOUTH_MQTT_PUBLISH; break;
+    case WOT_OP_OBSERVEPROPERTY:
+    case WOT_OP_SUBSCRIBEEVENT: mode = SOUTH_MQTT_WATCH; break;
+    default: return -EPROTONOSUPPORT;
+    }
+    if (stream != (mode == SOUTH_MQTT_WATCH))
+        return -EPROTONOSUPPORT;
+    if (!c->p->mqtt) {
+        int r = south_mqtt_new(c->p->gw->ev, &c->p->mqtt);
+        if (r < 0)
+            return r;
+    }
+    const char *topic = NULL;
+    if (f->json)
+        topic = json_string_value(
+                json_object_get(f->json, mode == SOUTH_MQTT_PUBLISH ? "mqv:topic" : "mqv:filter"));
+    if (!topic) {
+        /* mqtt://host:port/TOPIC */
+        const char *h = f->href + 7;
+        const char *slash = strchr(h, '/');
+        if (!slash || !slash[1])
+            return -EINVAL;
+        topic = slash + 1;
+    }
+    int qos = 1;
+    bool retain = false;
+    if (f->json) {
+        json_t *q = json_object_get(f->json, "mqv:qos");
+        if (json_is_string(q) && strlen(json_string_value(q)) == 1 &&
+            strchr("012", json_string_value(q)[0]))
+            qos = json_string_value(q)[0] - '0';
+        else if (json_is_integer(q) && json_integer_value(q) >= 0 && json_integer_value(q) <= 2)
+            qos = (int)json_integer_value(q);
+        retain = json_is_true(json_object_get(f->json, "mqv:retain"));
+    }
+    struct south_mqtt_request rq = {
+            .mode = mode,
+            .url = f->href,
+            .topic = topic,
+            .body = in->payload,
+            .body_len = in->payload_len,
+            .qos = qos,
+            .retain = retain,
+            .timeout_us = lim->device_timeout_us,
+    };
+    if (stream)
+        return south_mqtt_start(c->p->mqtt, &rq, mqtt_stream_done, mqtt_notify, c, &c->south_mqtt);
+    return south_mqtt_start(c->p->mqtt, &rq, mqtt_done, NULL, c, &c->south_mqtt);
+}
+
 static int start_device(struct proxy_call *c)
 {
     const struct td_form *f = call_form(c);
@@ -689,7 +796,7 @@ static int start_device(struct proxy_call *c)
             return -ENOTCONN;
         return start_http(c, f);
     case PROTO_COAP: return start_coap(c, f);
-    case PROTO_MQTT:
+    case PROTO_MQTT: return start_mqtt(c, f);
     default: return -EPROTONOSUPPORT;
     }
 }
@@ -716,6 +823,7 @@ void proxy_free(struct proxy *p)
         call_finish(c, &res, "shutdown", true);
     }
     south_coap_free(p->coap);
+    south_mqtt_free(p->mqtt);
     free(p);
 }
 

@@ -6,13 +6,18 @@
  *     topic's {client}, which are kept as the prefix of the topic;
  *   - a valid topic matches itself as a filter, and "#" (unless '$');
  *   - filter_match implies filter_match_under;
- *   - a stripped shared subscription is a suffix of the input. */
+ *   - a stripped shared subscription is a suffix of the input;
+ *   - the first line as a device broker URL (south_mqtt_parse_url): when
+ *     it parses, the host is an IP literal and the port in 1..65535. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "mqtt_topic.h"
+#include "south/mqtt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,6 +40,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             *nl = '\0';
             topic = nl + 1;
         }
+    }
+
+    char host[64];
+    int port = 0;
+    if (south_mqtt_parse_url(prefix, host, sizeof(host), &port) == 0) {
+        unsigned char a[16];
+        if (port < 1 || port > 65535 ||
+            (inet_pton(AF_INET, host, a) != 1 && inet_pton(AF_INET6, host, a) != 1))
+            abort();
     }
 
     struct mqtt_topic t;

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "mqtt_topic.h"
+#include "south/mqtt.h"
 
 /* ---- prefix ----------------------------------------------------------------- */
 
@@ -409,20 +410,56 @@ static void test_ops(void **state)
     assert_string_equal(mqtt_topic_kind_name(MQTT_TOPIC_ACTION_RESPONSE), "action-response");
 }
 
+/* south/mqtt.h: the broker address of an mqtt:// device form */
+static void test_south_url(void **state)
+{
+    (void)state;
+    char host[64];
+    int port = 0;
+    assert_int_equal(
+            south_mqtt_parse_url("mqtt://127.0.0.1:1884/meter/power", host, sizeof(host), &port),
+            0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 1884);
+    assert_int_equal(south_mqtt_parse_url("MQTT://[::1]/x", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 1883);
+    assert_int_equal(south_mqtt_parse_url("mqtt://localhost", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "127.0.0.1");
+    /* refused: other schemes, names, bad ports, garbage after the host */
+    static const char *const bad[] = {"mqtts://127.0.0.1/x",
+                                      "http://127.0.0.1/",
+                                      "mqtt://",
+                                      "mqtt:///x",
+                                      "mqtt://device.lan/x",
+                                      "mqtt://127.0.0.1:0/x",
+                                      "mqtt://127.0.0.1:65536/x",
+                                      "mqtt://127.0.0.1:/x",
+                                      "mqtt://127.0.0.1:12ab/x",
+                                      "mqtt://[::1/x",
+                                      "mqtt://127.0.0.1@evil/x",
+                                      "mqtt://[zz::1]:1883/x",
+                                      "mqtt://1.2.3.4.5/",
+                                      NULL};
+    for (size_t i = 0; bad[i]; i++) {
+        assert_int_equal(south_mqtt_parse_url(bad[i], host, sizeof(host), &port), -EINVAL);
+    }
+    assert_int_equal(south_mqtt_parse_url(NULL, host, sizeof(host), &port), -EINVAL);
+    /* a host that does not fit */
+    char small[4];
+    assert_int_equal(south_mqtt_parse_url("mqtt://127.0.0.1/x", small, sizeof(small), &port),
+                     -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_prefix),
-            cmocka_unit_test(test_parse_layout),
-            cmocka_unit_test(test_parse_refused),
-            cmocka_unit_test(test_parse_limits),
-            cmocka_unit_test(test_format),
-            cmocka_unit_test(test_level_encode),
-            cmocka_unit_test(test_filter_valid),
-            cmocka_unit_test(test_filter_match),
-            cmocka_unit_test(test_filter_match_under),
-            cmocka_unit_test(test_strip_share),
-            cmocka_unit_test(test_ops),
+            cmocka_unit_test(test_prefix),       cmocka_unit_test(test_south_url),
+            cmocka_unit_test(test_parse_layout), cmocka_unit_test(test_parse_refused),
+            cmocka_unit_test(test_parse_limits), cmocka_unit_test(test_format),
+            cmocka_unit_test(test_level_encode), cmocka_unit_test(test_filter_valid),
+            cmocka_unit_test(test_filter_match), cmocka_unit_test(test_filter_match_under),
+            cmocka_unit_test(test_strip_share),  cmocka_unit_test(test_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
