@@ -375,6 +375,13 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
         cmd_free(c);
         return;
     }
+    if (c->len > m->gw->state->conf->limits.max_body_size) {
+        res.status = 413;
+        res.detail = "the payload is larger than max_body_size";
+        cmd_answer(c, &res);
+        cmd_free(c);
+        return;
+    }
     if (m->n_cmds > MQTT_MAX_INFLIGHT_CMDS) {
         res.status = 503;
         res.detail = "too many commands in progress";

@@ -17,7 +17,11 @@ source tests/integration/gwenv.sh
 gw_pki || { fail "test PKI"; finish; }
 source tests/integration/mqttenv.sh
 
-gw_device || { fail "simulated device starts"; finish; }
+DEV_COAP_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+gw_device --coap-listen "127.0.0.1:$DEV_COAP_PORT" || { fail "simulated device starts"; finish; }
+# its CoAP TDs (coap-lamp: the same lamp over plain CoAP)
+"$SIMDEV" --listen "127.0.0.1:$DEV_PORT" --coap-listen "127.0.0.1:$DEV_COAP_PORT" \
+    --write-tds "$T/things" >/dev/null 2>&1 || fail "the simulated device writes its CoAP TDs"
 A_PW='alice-Corr3ct-Horse-Battery'
 E_PW='eve-has-4-valid-password'
 gw_user alice "$A_PW" family
@@ -26,6 +30,7 @@ openssl rand -base64 32 >"$T/mqtt-secret"
 
 {
     gw_conf
+    gw_limits max_body_size=64K device_timeout=1500ms
     cat <<EOF
 [mqtt]
 broker_url = mqtts://localhost:$P_TLS
@@ -42,6 +47,16 @@ td = thermometer.td.json
 security = basic
 allow = user:alice
 poll_interval = 1s
+
+[thing coaplamp]
+td = coap-lamp.td.json
+security = basic
+allow = user:alice
+
+[thing faulty]
+td = faulty.td.json
+security = basic
+allow = user:alice
 EOF
 } >"$T/wotgw.conf"
 
@@ -130,6 +145,53 @@ out=$(timeout 10 mosquitto_rr -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${A
     -t wot/lamp/actions/nosuchaction -e wot/lamp/actions/nosuchaction/response/alice-rr -m '' -W 5 \
     -F '%P|%p' 2>&1)
 check "unknown action: PUBLISH refused by the plugin (nothing answers)" bash -c '! grep -q wotgw-status <<<"$1"' _ "$out"
+
+# ---- translation to a CoAP device -------------------------------------------------------------
+coapget() { timeout 10 coap-client-notls -B 5 "coap://127.0.0.1:$DEV_COAP_PORT/lamp/properties/$1" 2>&1; }
+out=$(pub "${ALICE[@]}" -t wot/coaplamp/properties/brightness/set -m 37 -q 1 -d)
+check "MQTT write to the CoAP device: PUBACK accepted" bash -c '! grep -q "RC:135" <<<"$1"' _ "$out"
+check "the CoAP device has brightness 37 (coap-client)" wait_for 5 bash -c '[ "$(timeout 5 coap-client-notls -B 3 "$1" 2>&1)" = 37 ]' \
+    _ "coap://127.0.0.1:$DEV_COAP_PORT/lamp/properties/brightness"
+got=$(sub "${ALICE[@]}" -t wot/coaplamp/properties/brightness -C 1 -W 5)
+check "the CoAP device's value on its MQTT topic (CoAP observe) ($got)" [ "$got" = 37 ]
+out=$(timeout 10 mosquitto_rr -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -i alice-rr \
+    -t wot/coaplamp/actions/toggle -e wot/coaplamp/actions/toggle/response/alice-rr -m '' -W 5 -F '%P' 2>&1)
+check "MQTT invokeaction on the CoAP device: wotgw-status 2xx ($out)" grep -q 'wotgw-status:2' <<<"$out"
+
+# ---- payloads byte for byte, and the limits -------------------------------------------------------
+head -c 3000 /dev/urandom >"$T/blob.in"
+out=$(pub "${ALICE[@]}" -t wot/faulty/properties/blob/set -f "$T/blob.in" -q 1 -d)
+check "3000 random bytes written over MQTT: PUBACK accepted" bash -c '! grep -q "RC:135" <<<"$1"' _ "$out"
+check "... reach the HTTP device byte for byte" wait_for 5 bash -c \
+    'curl -sS --max-time 2 "$1" | cmp -s - "$2"' _ "$DEV_URL/faulty/properties/blob" "$T/blob.in"
+hexin=$(od -An -tx1 "$T/blob.in" | tr -d ' \n')
+check "... and come back on the retained property topic byte for byte (read again after the write)" \
+    wait_for 5 bash -c '[ "$(timeout 5 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$1" --cafile "$2" -u alice -P "$3" -t wot/faulty/properties/blob -C 1 -W 3 -F %x 2>&1)" = "$4" ]' \
+    _ "$P_TLS" "$PKI/ca.crt" "$A_PW" "$hexin"
+big=$(head -c 70000 /dev/zero | tr '\0' a)
+out=$(timeout 10 mosquitto_rr -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -i alice-rr \
+    -t wot/faulty/actions/echo -e wot/faulty/actions/echo/response/alice-rr -m "$big" -W 5 -F '%P|%p' 2>&1)
+check "a payload over max_body_size (64K): wotgw-status 413 with a problem body" \
+    grep -q 'wotgw-status:413|.*"status": *413' <<<"$out"
+pub "${ALICE[@]}" -t wot/faulty/properties/blob/set -m "$big" -q 1 >/dev/null
+sleep 0.5
+check "... and the device is not called (blob unchanged)" bash -c \
+    'curl -sS --max-time 2 "$1" | cmp -s - "$2"' _ "$DEV_URL/faulty/properties/blob" "$T/blob.in"
+out=$(pub "${ALICE[@]}" -t 'wot/lamp/properties/on/set/extra' -m true -q 1 -d)
+check "a topic outside the layout: PUBACK 135" grep -q 'RC:135' <<<"$out"
+out=$(pub "${ALICE[@]}" -t 'wot/l%61mp/properties/on/set' -m true -q 1 -d)
+check "a non-canonical encoding of a name: PUBACK 135" grep -q 'RC:135' <<<"$out"
+
+# ---- the device down ------------------------------------------------------------------------------
+kill "$DEV_PID"; wait "$DEV_PID" 2>/dev/null
+out=$(timeout 10 mosquitto_rr -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -i alice-rr \
+    -t wot/lamp/actions/toggle -e wot/lamp/actions/toggle/response/alice-rr -m '' -W 5 -F '%P|%p' 2>&1)
+check "device down: the invocation is answered with wotgw-status 502 and a problem body" \
+    grep -q 'wotgw-status:502|.*"status": *502' <<<"$out"
+"$SIMDEV" --listen "127.0.0.1:$DEV_PORT" --coap-listen "127.0.0.1:$DEV_COAP_PORT" >>"$T/simdev.log" 2>&1 &
+DEV_PID=$!
+_pids+=("$DEV_PID")
+check "the device is back" wait_for 10 curl -fsS -o /dev/null --max-time 2 "$DEV_URL/lamp/properties/on"
 
 # ---- wotgw away: commands wait in its persistent session -------------------------------------
 gw_stop
