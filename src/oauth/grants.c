@@ -154,12 +154,23 @@ static int save_or_fail(struct as *as, struct as_response *rs)
                    : 1;
 }
 
-/* Revokes a family and the access token issued last from it. */
+/* Revokes a family and every unexpired access token issued from it. */
 static void revoke_family(struct as *as, struct st_family *fam)
 {
-    fam->revoked = true;
-    if (fam->jti[0])
-        (void)store_revoke_jti(as->store, fam->jti, fam->jti_exp);
+    store_revoke_family(as->store, fam);
+}
+
+/* Remembers an access token with the family that issued it (see
+ * store_family_add_jti: past STORE_MAX_ISSUED live ones, the oldest is
+ * revoked). */
+static void family_add(struct as *as, struct st_family *fam, const char *jti, int64_t exp,
+                       int64_t now)
+{
+    if (store_family_add_jti(as->store, fam, jti, exp, now) == 1)
+        log_msg(LOG_NOTICE,
+                "oauth: grant of client '%s' for '%s' has %d unexpired access tokens; the "
+                "oldest is revoked",
+                fam->client, fam->sub, STORE_MAX_ISSUED);
 }
 
 /* Starts a refresh-token family; *tok gets the first refresh token. */
@@ -317,8 +328,7 @@ static int grant_code(struct as *as, const struct as_request *rq, const struct f
         if (r < 0)
             goto out;
         snprintf(c->family, sizeof(c->family), "%s", fam->id);
-        snprintf(fam->jti, sizeof(fam->jti), "%s", c->jti);
-        fam->jti_exp = exp;
+        family_add(as, fam, c->jti, exp, rq->now);
     }
     r = save_or_fail(as, rs);
     if (r != 0) {
@@ -412,8 +422,7 @@ static int grant_device(struct as *as, const struct as_request *rq, const struct
         r = new_family(as, cl->id, d->sub, d->scope, rq->now, &refresh, &fam);
         if (r < 0)
             goto out;
-        snprintf(fam->jti, sizeof(fam->jti), "%s", jti);
-        fam->jti_exp = exp;
+        family_add(as, fam, jti, exp, rq->now);
     }
     r = save_or_fail(as, rs);
     if (r != 0) {
@@ -462,7 +471,7 @@ static int grant_refresh(struct as *as, const struct as_request *rq, const struc
                          const struct as_client *cl, struct as_response *rs)
 {
     const char *rt = form_get(f, "refresh_token"), *req = form_get(f, "scope");
-    char *access = NULL, *scope = NULL, nrt[AS_RAND_MAX] = "";
+    char *access = NULL, *scope = NULL, nrt[AS_RAND_MAX] = "", jti[STORE_ID_MAX];
     int64_t exp;
     bool reused;
     int r;
@@ -530,10 +539,10 @@ static int grant_refresh(struct as *as, const struct as_request *rq, const struc
     memcpy(fam->old[fam->n_old++], fam->cur, 32);
     store_hash(nrt, strlen(nrt), fam->cur);
     fam->used_at = rq->now;
-    r = as_mint_access(as, cl->id, fam->sub, scope, rq->now, &access, fam->jti, &exp);
+    r = as_mint_access(as, cl->id, fam->sub, scope, rq->now, &access, jti, &exp);
     if (r < 0)
         goto out;
-    fam->jti_exp = exp;
+    family_add(as, fam, jti, exp, rq->now);
     r = save_or_fail(as, rs);
     if (r != 0) {
         r = r < 0 ? r : 0;

@@ -170,6 +170,53 @@ int store_revoke_jti(struct as_store *s, const char *jti, int64_t exp)
     return 0;
 }
 
+/* Forgets the access tokens of f that have expired at now (order kept). */
+static void family_drop_expired(struct st_family *f, int64_t now)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < f->n_issued; i++)
+        if (f->issued[i].exp > now)
+            f->issued[k++] = f->issued[i];
+    for (size_t i = k; i < f->n_issued; i++)
+        f->issued[i] = (struct st_revoked){0};
+    f->n_issued = k;
+}
+
+int store_family_add_jti(struct as_store *s, struct st_family *f, const char *jti, int64_t exp,
+                         int64_t now)
+{
+    int r = 0;
+    if (!jti || !*jti || strlen(jti) >= STORE_ID_MAX)
+        return -EINVAL;
+    family_drop_expired(f, now);
+    for (size_t i = 0; i < f->n_issued; i++)
+        if (!strcmp(f->issued[i].jti, jti))
+            return 0;
+    if (f->n_issued == STORE_MAX_ISSUED) {
+        /* full of live tokens: revoke the one closest to expiry rather
+         * than lose track of it */
+        size_t o = 0;
+        for (size_t i = 1; i < f->n_issued; i++)
+            if (f->issued[i].exp < f->issued[o].exp)
+                o = i;
+        (void)store_revoke_jti(s, f->issued[o].jti, f->issued[o].exp);
+        memmove(&f->issued[o], &f->issued[o + 1], (f->n_issued - o - 1) * sizeof(f->issued[0]));
+        f->issued[--f->n_issued] = (struct st_revoked){0};
+        r = 1;
+    }
+    struct st_revoked *e = &f->issued[f->n_issued++];
+    snprintf(e->jti, sizeof(e->jti), "%s", jti);
+    e->exp = exp;
+    return r;
+}
+
+void store_revoke_family(struct as_store *s, struct st_family *f)
+{
+    f->revoked = true;
+    for (size_t i = 0; i < f->n_issued; i++)
+        (void)store_revoke_jti(s, f->issued[i].jti, f->issued[i].exp);
+}
+
 struct st_code *store_find_code(struct as_store *s, const uint8_t h[32])
 {
     for (size_t i = 0; i < s->n_codes; i++)
@@ -257,6 +304,7 @@ void store_prune(struct as_store *s, int64_t now)
             s->families[i] = s->families[--s->n_families];
             s->families[s->n_families] = (struct st_family){0};
         } else {
+            family_drop_expired(&s->families[i], now);
             i++;
         }
     }
@@ -352,21 +400,41 @@ static json_t *dump(const struct as_store *s)
     }
     for (size_t i = 0; i < s->n_families; i++) {
         const struct st_family *f = &s->families[i];
-        json_t *old = json_array();
+        json_t *old = json_array(), *issued = json_array();
         for (size_t k = 0; old && k < f->n_old; k++)
             if (json_array_append_new(old, hex_json(f->old[k])) < 0) {
                 json_decref(old);
                 old = NULL;
             }
-        json_t *o = old ? json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:b, s:s, "
-                                    "s:I}",
-                                    "id", f->id, "client", f->client, "sub", f->sub, "scope",
-                                    f->scope, "iat", (json_int_t)f->iat, "exp", (json_int_t)f->exp,
-                                    "used_at", (json_int_t)f->used_at, "cur", hex_json(f->cur),
-                                    "old", old, "revoked", f->revoked, "jti", f->jti, "jti_exp",
-                                    (json_int_t)f->jti_exp)
-                        : NULL;
-        if (!o || json_array_append_new(fams, o) < 0)
+        for (size_t k = 0; issued && k < f->n_issued; k++) {
+            json_t *e = json_pack("{s:s, s:I}", "jti", f->issued[k].jti, "exp",
+                                  (json_int_t)f->issued[k].exp);
+            if (!e || json_array_append_new(issued, e) < 0) {
+                json_decref(issued);
+                issued = NULL;
+            }
+        }
+        /* "jti" / "jti_exp": the newest, for an older wotgw reading the file */
+        const struct st_revoked *last = f->n_issued ? &f->issued[f->n_issued - 1] : NULL;
+        json_t *o = old && issued
+                            ? json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:b, s:o, "
+                                        "s:s, s:I}",
+                                        "id", f->id, "client", f->client, "sub", f->sub, "scope",
+                                        f->scope, "iat", (json_int_t)f->iat, "exp",
+                                        (json_int_t)f->exp, "used_at", (json_int_t)f->used_at,
+                                        "cur", hex_json(f->cur), "old", old, "revoked", f->revoked,
+                                        "issued", issued, "jti", last ? last->jti : "", "jti_exp",
+                                        (json_int_t)(last ? last->exp : 0))
+                            : NULL;
+        if (!o) {
+            /* json_pack steals its "o" arguments even when it fails */
+            if (!old || !issued) {
+                json_decref(old);
+                json_decref(issued);
+            }
+            goto fail;
+        }
+        if (json_array_append_new(fams, o) < 0)
             goto fail;
     }
     for (size_t i = 0; i < s->n_revoked; i++) {
@@ -436,6 +504,36 @@ static bool load_device(json_t *o, struct st_device *v)
            (v->status == DEV_PENDING || v->status == DEV_DENIED || v->sub);
 }
 
+/* The access tokens of a family: "issued", or in a file written before
+ * it existed, "jti" / "jti_exp" (the last one). */
+static bool load_issued(json_t *o, struct st_family *f)
+{
+    json_t *iss = json_object_get(o, "issued"), *e;
+    size_t i;
+    if (!iss) {
+        char jti[STORE_ID_MAX];
+        int64_t exp = 0;
+        if (!id_get(o, "jti", jti))
+            return false;
+        if (!jti[0])
+            return !json_object_get(o, "jti_exp") || int_get(o, "jti_exp", &exp);
+        return int_get(o, "jti_exp", &exp) && store_family_add_jti(NULL, f, jti, exp, 0) == 0;
+    }
+    if (!json_is_array(iss) || json_array_size(iss) > STORE_MAX_ISSUED)
+        return false;
+    json_array_foreach(iss, i, e)
+    {
+        char jti[STORE_ID_MAX];
+        int64_t exp = 0;
+        if (!json_is_object(e) || !id_get(e, "jti", jti) || !jti[0] || !int_get(e, "exp", &exp))
+            return false;
+        /* never full here (at most STORE_MAX_ISSUED entries): s unused */
+        if (store_family_add_jti(NULL, f, jti, exp, 0) != 0)
+            return false;
+    }
+    return true;
+}
+
 static bool load_family(json_t *o, struct st_family *f)
 {
     json_t *old = json_object_get(o, "old"), *rv = json_object_get(o, "revoked"), *e;
@@ -454,8 +552,7 @@ static bool load_family(json_t *o, struct st_family *f)
     return id_get(o, "id", f->id) && f->id[0] && str_get(o, "client", true, &f->client) &&
            str_get(o, "sub", true, &f->sub) && str_get(o, "scope", true, &f->scope) &&
            int_get(o, "iat", &f->iat) && int_get(o, "exp", &f->exp) &&
-           int_get(o, "used_at", &f->used_at) && hex_get(o, "cur", f->cur) &&
-           id_get(o, "jti", f->jti) && int_get(o, "jti_exp", &f->jti_exp);
+           int_get(o, "used_at", &f->used_at) && hex_get(o, "cur", f->cur) && load_issued(o, f);
 }
 
 static int load(struct as_store *s, const char *buf, size_t len, struct diags *d)

@@ -15,7 +15,16 @@
  * ones are refused when full), STORE_MAX_FAMILIES families (the least
  * recently used is evicted), STORE_MAX_REVOKED revoked access-token ids
  * (the one closest to expiry is dropped), STORE_MAX_OLD previous refresh
- * tokens per family remembered for reuse detection.
+ * tokens per family remembered for reuse detection, STORE_MAX_ISSUED
+ * unexpired access tokens per family (see store_family_add_jti).
+ *
+ * A family remembers the id (jti) and expiry of every access token issued
+ * from it that has not expired yet, so that revoking the family (refresh
+ * token or code reuse, RFC 7009 revocation, owner gone) revokes every
+ * one of them, not only the last. On disk: "issued": [{"jti", "exp"}...];
+ * a family without "issued" (files written before it existed) loads its
+ * last access token from "jti" / "jti_exp", which are still written (the
+ * newest entry) so that an older wotgw can read the file.
  */
 #pragma once
 
@@ -30,6 +39,7 @@
 #define STORE_MAX_DEVICES      256
 #define STORE_MAX_FAMILIES     1024
 #define STORE_MAX_OLD          8
+#define STORE_MAX_ISSUED       32 /* unexpired access tokens remembered per family */
 #define STORE_MAX_REVOKED      4096
 #define STORE_MAX_FILE_SIZE    (8u << 20)
 #define STORE_USED_CODE_KEEP_S 600 /* a used code is remembered this long */
@@ -68,6 +78,12 @@ struct st_device {
     unsigned user_tries; /* memory only */
 };
 
+/* An access token: its id and expiry. */
+struct st_revoked {
+    char jti[STORE_ID_MAX];
+    int64_t exp;
+};
+
 struct st_family {
     char id[STORE_ID_MAX];
     char *client, *sub, *scope;
@@ -76,13 +92,9 @@ struct st_family {
     uint8_t old[STORE_MAX_OLD][32];
     size_t n_old;
     bool revoked;
-    char jti[STORE_ID_MAX]; /* the last access token issued from it */
-    int64_t jti_exp;
-};
-
-struct st_revoked {
-    char jti[STORE_ID_MAX];
-    int64_t exp;
+    /* the access tokens issued from it that have not expired, oldest first */
+    struct st_revoked issued[STORE_MAX_ISSUED];
+    size_t n_issued;
 };
 
 struct as_store {
@@ -113,6 +125,16 @@ struct st_code *store_new_code(struct as_store *s);
 struct st_device *store_new_device(struct as_store *s, int64_t now);
 struct st_family *store_new_family(struct as_store *s);
 int store_revoke_jti(struct as_store *s, const char *jti, int64_t exp);
+/* Remembers an access token issued from family f, after dropping the
+ * ones expired at now. When STORE_MAX_ISSUED unexpired ones are already
+ * remembered, the one closest to expiry is revoked (store_revoke_jti) and
+ * forgotten to make room: every live access token of a family is thus
+ * either remembered with it or already revoked. Returns 1 when one was
+ * revoked that way, 0 otherwise, -EINVAL for a bad jti. */
+int store_family_add_jti(struct as_store *s, struct st_family *f, const char *jti, int64_t exp,
+                         int64_t now);
+/* Marks f revoked and revokes every access token remembered for it. */
+void store_revoke_family(struct as_store *s, struct st_family *f);
 
 struct st_code *store_find_code(struct as_store *s, const uint8_t h[32]);
 struct st_device *store_find_device(struct as_store *s, const uint8_t h[32]);

@@ -5,7 +5,9 @@
  * wrong, code reuse (revoking what the code gave), redirect URI mismatch
  * without an open redirect, token substitution between clients, implicit
  * and password grants, wrong client secrets, device-flow pending /
- * slow_down / denied / expired, refresh reuse revoking the family,
+ * slow_down / denied / expired, refresh reuse revoking the family and
+ * every access token issued from it (the per-family list, its bound and
+ * the grants file written before it existed),
  * revocation, introspection, CSRF, login back-off, malformed and
  * oversized bodies, persistence across a restart, a torn temp file and a
  * corrupt store, and signing-key rotation.
@@ -1682,6 +1684,322 @@ static void test_key_rotation(void **state)
     (void)state;
 }
 
+/* ---- tests: every access token of a grant (wotgw.conf(5)) ------------------------------------ */
+
+/* The jti claim of an access token (not verified). Caller frees. */
+static char *jti_of(const char *tok)
+{
+    const char *d1 = strchr(tok, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    uint8_t raw[1024];
+    size_t rl = 0;
+    assert_non_null(d2);
+    assert_int_equal(b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), raw, sizeof(raw), &rl), 0);
+    json_t *p = json_loadb((const char *)raw, rl, 0, NULL);
+    char *j = strdup(jstr(p, "jti"));
+    json_decref(p);
+    return j;
+}
+
+/* The family holding refresh token rt (current or old). */
+static struct st_family *family_of(const char *rt)
+{
+    uint8_t h[32];
+    bool reused;
+    store_hash(rt, strlen(rt), h);
+    struct st_family *f = store_find_refresh(g_as->store, h, &reused);
+    assert_non_null(f);
+    return f;
+}
+
+static bool family_has(const struct st_family *f, const char *jti)
+{
+    for (size_t i = 0; i < f->n_issued; i++)
+        if (!strcmp(f->issued[i].jti, jti))
+            return true;
+    return false;
+}
+
+/* A code exchanged: *at, *rt (caller frees). */
+static void code_tokens(char **code, char **at, char **rt)
+{
+    *code = get_code(NULL);
+    struct as_response rs = redeem(*code, "app", APP_REDIR, VERIFIER);
+    assert_int_equal(rs.status, 200);
+    json_t *j = body_json(&rs);
+    *at = strdup(jstr(j, "access_token"));
+    *rt = strdup(jstr(j, "refresh_token"));
+    json_decref(j);
+    as_response_free(&rs);
+}
+
+static void assert_all_revoked(char *const *at, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!as_token_revoked(g_as, at[i], strlen(at[i]))) {
+            fprintf(stderr, "access token %zu of %zu not revoked\n", i, n);
+            fail();
+        }
+        assert_false(active(at[i])); /* front ends ask as_token_revoked() after the policy */
+    }
+}
+
+static void test_refresh_reuse_revokes_all(void **state)
+{
+    char *code, *at[4], *rt[4];
+    code_tokens(&code, &at[0], &rt[0]);
+    /* three refreshes: four access tokens of one grant, all live */
+    for (int i = 1; i < 4; i++)
+        rt[i] = refresh(rt[i - 1], 200, &at[i]);
+    struct st_family *f = family_of(rt[3]);
+    assert_int_equal(f->n_issued, 4);
+    for (int i = 0; i < 4; i++) {
+        char *jti = jti_of(at[i]);
+        assert_true(family_has(f, jti));
+        free(jti);
+        assert_true(active(at[i]));
+        assert_int_equal(decide(at[i], "on", WOT_OP_READPROPERTY, NULL), POLICY_ALLOW);
+    }
+    /* an old refresh token comes back: every access token of the grant goes */
+    refresh(rt[1], 400, NULL);
+    assert_all_revoked(at, 4);
+    refresh(rt[3], 400, NULL);
+    assert_non_null(strstr(g_log.p, "used twice"));
+    /* and stays revoked across a restart */
+    restart();
+    assert_all_revoked(at, 4);
+    for (int i = 0; i < 4; i++) {
+        free(at[i]);
+        free(rt[i]);
+    }
+    free(code);
+    (void)state;
+}
+
+static void test_code_reuse_revokes_all(void **state)
+{
+    char *code, *at[3], *rt[3];
+    code_tokens(&code, &at[0], &rt[0]);
+    for (int i = 1; i < 3; i++)
+        rt[i] = refresh(rt[i - 1], 200, &at[i]);
+    for (int i = 0; i < 3; i++)
+        assert_true(active(at[i]));
+    expect_error(redeem(code, "app", APP_REDIR, VERIFIER), 400, "invalid_grant");
+    assert_all_revoked(at, 3);
+    refresh(rt[2], 400, NULL);
+    for (int i = 0; i < 3; i++) {
+        free(at[i]);
+        free(rt[i]);
+    }
+    free(code);
+    (void)state;
+}
+
+/* More live access tokens than a family remembers: the oldest are revoked
+ * as new ones come, so revoking the grant still leaves none alive. */
+#define N_BOUND (STORE_MAX_ISSUED + 9)
+static void test_family_bound(void **state)
+{
+    char *code, *at[N_BOUND], *rt;
+    code_tokens(&code, &at[0], &rt);
+    for (int i = 1; i < N_BOUND; i++) {
+        char *n = refresh(rt, 200, &at[i]);
+        free(rt);
+        rt = n;
+    }
+    struct st_family *f = family_of(rt);
+    assert_int_equal(f->n_issued, STORE_MAX_ISSUED);
+    for (int i = 0; i < N_BOUND; i++) {
+        char *jti = jti_of(at[i]);
+        bool old = i < N_BOUND - STORE_MAX_ISSUED;
+        assert_int_equal(family_has(f, jti), !old);
+        assert_int_equal(as_token_revoked(g_as, at[i], strlen(at[i])), old);
+        free(jti);
+    }
+    assert_non_null(strstr(g_log.p, "the oldest is revoked"));
+    /* RFC 7009 revocation of the refresh token takes every one of them */
+    char *body = fmt("token=%s&client_id=app", rt);
+    struct as_response rs = call((struct call){.path = "/oauth/revoke", .body = body});
+    assert_int_equal(rs.status, 200);
+    as_response_free(&rs);
+    free(body);
+    for (int i = 0; i < N_BOUND; i++) {
+        assert_true(as_token_revoked(g_as, at[i], strlen(at[i])));
+        free(at[i]);
+    }
+    free(rt);
+    free(code);
+    (void)state;
+}
+
+/* store_family_add_jti on its own: expired ones dropped first, then the
+ * one closest to expiry revoked; the list saved and loaded. */
+static void test_store_issued(void **state)
+{
+    char dir[512], jti[STORE_ID_MAX];
+    struct diags d = {0};
+    struct as_store *s = NULL;
+    snprintf(dir, sizeof(dir), "%s/store2", g_dir);
+    assert_int_equal(store_open(dir, NOW, &s, &d), 0);
+    struct st_family *f = store_new_family(s);
+    snprintf(f->id, sizeof(f->id), "fam1");
+    f->client = strdup("app");
+    f->sub = strdup("alice");
+    f->scope = strdup("lamp:read");
+    f->iat = f->used_at = NOW;
+    f->exp = NOW + 86400;
+    for (int i = 0; i < STORE_MAX_ISSUED; i++) {
+        snprintf(jti, sizeof(jti), "jti-%02d", i);
+        assert_int_equal(store_family_add_jti(s, f, jti, NOW + 100 + i, NOW), 0);
+    }
+    assert_int_equal(store_family_add_jti(s, f, "jti-00", NOW + 100, NOW), 0); /* known */
+    assert_int_equal(f->n_issued, STORE_MAX_ISSUED);
+    assert_false(store_jti_revoked(s, "jti-00"));
+    /* full of live ones: the one closest to expiry is revoked */
+    assert_int_equal(store_family_add_jti(s, f, "jti-new1", NOW + 600, NOW), 1);
+    assert_int_equal(f->n_issued, STORE_MAX_ISSUED);
+    assert_true(store_jti_revoked(s, "jti-00"));
+    assert_false(store_jti_revoked(s, "jti-01"));
+    assert_string_equal(f->issued[0].jti, "jti-01");
+    assert_string_equal(f->issued[STORE_MAX_ISSUED - 1].jti, "jti-new1");
+    /* later, jti-01..05 have expired: dropped, nothing revoked */
+    assert_int_equal(store_family_add_jti(s, f, "jti-new2", NOW + 700, NOW + 105), 0);
+    assert_int_equal(f->n_issued, STORE_MAX_ISSUED - 5 + 1);
+    assert_false(store_jti_revoked(s, "jti-01"));
+    assert_int_equal(s->n_revoked, 1);
+    assert_int_equal(store_family_add_jti(s, f, "", NOW + 700, NOW), -EINVAL);
+    assert_int_equal(store_save(s), 0);
+    store_free(s);
+
+    /* saved and loaded; "jti" / "jti_exp" hold the newest for older readers */
+    char p[600], *buf = NULL;
+    size_t len = 0;
+    snprintf(p, sizeof(p), "%s/grants.json", dir);
+    assert_int_equal(util_read_file(p, 1u << 24, &buf, &len), 0);
+    json_t *root = json_loadb(buf, len, 0, NULL);
+    free(buf);
+    json_t *fam = json_array_get(json_object_get(root, "families"), 0);
+    assert_int_equal(json_array_size(json_object_get(fam, "issued")), STORE_MAX_ISSUED - 4);
+    assert_string_equal(jstr(fam, "jti"), "jti-new2");
+    assert_int_equal(json_integer_value(json_object_get(fam, "jti_exp")), NOW + 700);
+    json_decref(root);
+    assert_int_equal(store_open(dir, NOW + 105, &s, &d), 0);
+    assert_int_equal(d.n, 0);
+    f = store_find_family(s, "fam1");
+    assert_non_null(f);
+    assert_int_equal(f->n_issued, STORE_MAX_ISSUED - 4);
+    assert_string_equal(f->issued[0].jti, "jti-06");
+    assert_int_equal(f->issued[0].exp, NOW + 106);
+    /* pruning forgets the expired ones */
+    store_prune(s, NOW + 110);
+    assert_int_equal(f->n_issued, STORE_MAX_ISSUED - 4 - 5);
+    /* revoking the family revokes every one remembered */
+    store_revoke_family(s, f);
+    assert_true(f->revoked);
+    for (size_t i = 0; i < f->n_issued; i++)
+        assert_true(store_jti_revoked(s, f->issued[i].jti));
+    assert_true(store_jti_revoked(s, "jti-new1"));
+    assert_true(store_jti_revoked(s, "jti-new2"));
+    store_free(s);
+
+    /* more entries than the bound, or a bad one: the family is skipped */
+    struct sbuf b = {.max = 1u << 20};
+    sb_puts(&b, "{\"version\":1,\"families\":[{\"id\":\"big\",\"client\":\"app\",\"sub\":\"a\","
+                "\"scope\":\"s\",\"iat\":1,\"exp\":9999999999,\"used_at\":1,\"cur\":\"");
+    for (int i = 0; i < 64; i++)
+        sb_puts(&b, "ab");
+    sb_puts(&b, "\",\"old\":[],\"revoked\":false,\"issued\":[");
+    for (int i = 0; i <= STORE_MAX_ISSUED; i++) {
+        char ent[64];
+        snprintf(ent, sizeof(ent), "%s{\"jti\":\"j%d\",\"exp\":9999999999}", i ? "," : "", i);
+        sb_puts(&b, ent);
+    }
+    sb_puts(&b, "]}]}");
+    assert_false(b.failed);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fputs(b.p, fp);
+    fclose(fp);
+    sb_free(&b);
+    diag_free(&d);
+    assert_int_equal(store_open(dir, NOW, &s, &d), 0);
+    assert_int_equal(s->n_families, 0);
+    assert_true(diag_contains(&d, "invalid records skipped"));
+    store_free(s);
+    diag_free(&d);
+    (void)state;
+}
+
+/* A grants file written before "issued" existed still loads: the last
+ * access token of each family from "jti" / "jti_exp". */
+static void test_store_old_format(void **state)
+{
+    char dir[512], p[600], cur[65];
+    struct diags d = {0};
+    struct as_store *s = NULL;
+    snprintf(dir, sizeof(dir), "%s/store3", g_dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(p, sizeof(p), "%s/grants.json", dir);
+    sha256_hex("some refresh token", cur);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "{\"version\":1,\"codes\":[],\"devices\":[],\"families\":["
+            "{\"id\":\"f1\",\"client\":\"app\",\"sub\":\"alice\",\"scope\":\"lamp:read\","
+            "\"iat\":%lld,\"exp\":%lld,\"used_at\":%lld,\"cur\":\"%s\",\"old\":[],"
+            "\"revoked\":false,\"jti\":\"old-jti-1\",\"jti_exp\":%lld},"
+            "{\"id\":\"f2\",\"client\":\"tv\",\"sub\":\"alice\",\"scope\":\"lamp:read\","
+            "\"iat\":%lld,\"exp\":%lld,\"used_at\":%lld,\"cur\":\"%s\",\"old\":[],"
+            "\"revoked\":false,\"jti\":\"\",\"jti_exp\":0}],\"revoked\":[]}",
+            (long long)NOW, (long long)NOW + 86400, (long long)NOW, cur, (long long)NOW + 600,
+            (long long)NOW, (long long)NOW + 86400, (long long)NOW, cur);
+    fclose(fp);
+    assert_int_equal(store_open(dir, NOW, &s, &d), 0);
+    assert_int_equal(d.n, 0);
+    assert_int_equal(s->n_families, 2);
+    struct st_family *f = store_find_family(s, "f1");
+    assert_non_null(f);
+    assert_int_equal(f->n_issued, 1);
+    assert_string_equal(f->issued[0].jti, "old-jti-1");
+    assert_int_equal(f->issued[0].exp, NOW + 600);
+    assert_int_equal(store_find_family(s, "f2")->n_issued, 0);
+    store_revoke_family(s, f);
+    assert_true(store_jti_revoked(s, "old-jti-1"));
+    store_free(s);
+    diag_free(&d);
+
+    /* end to end: a grant saved in the old format, then refresh token reuse */
+    char *code, *at[2], *rt[2];
+    code_tokens(&code, &at[0], &rt[0]);
+    rt[1] = refresh(rt[0], 200, &at[1]);
+    unload();
+    char *buf = NULL;
+    size_t len = 0;
+    snprintf(p, sizeof(p), "%s/state/oauth/grants.json", g_dir);
+    assert_int_equal(util_read_file(p, 1u << 24, &buf, &len), 0);
+    json_t *root = json_loadb(buf, len, 0, NULL);
+    free(buf);
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(root, "families"), i, e)
+    {
+        assert_int_equal(json_object_del(e, "issued"), 0);
+    }
+    char *txt = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    assert_int_equal(util_write_file_atomic(p, txt, strlen(txt), 0600), 0);
+    free(txt);
+    load();
+    assert_int_equal(family_of(rt[1])->n_issued, 1); /* only the last one was known */
+    refresh(rt[0], 400, NULL);
+    assert_true(as_token_revoked(g_as, at[1], strlen(at[1])));
+    for (int k = 0; k < 2; k++) {
+        free(at[k]);
+        free(rt[k]);
+    }
+    free(code);
+    (void)state;
+}
+
 static void test_reload(void **state)
 {
     /* a reload keeps sessions and the store; a config without [oauth] frees it */
@@ -1728,6 +2046,11 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_torn_write, setup, teardown),
             cmocka_unit_test_setup_teardown(test_key_rotation, setup, teardown),
             cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_refresh_reuse_revokes_all, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_code_reuse_revokes_all, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_family_bound, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_store_issued, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_store_old_format, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
