@@ -27,11 +27,19 @@ E_PW='eve-has-4-valid-password'
 gw_user alice "$A_PW" family
 gw_user eve "$E_PW" guests
 openssl rand -base64 32 >"$T/mqtt-secret"
+# an OAuth client of the built-in authorization server (client credentials)
+HEATER_SECRET=$("$PASSWD" -q -f "$T/clients" client-add heater --confidential \
+    --grants client_credentials --scopes 'lamp:read,lamp:write')
 
 {
     gw_conf
     gw_limits max_body_size=64K device_timeout=1500ms
     cat <<EOF
+[oauth]
+enabled = yes
+clients = clients
+resource_owners = group:family
+
 [mqtt]
 broker_url = mqtts://localhost:$P_TLS
 broker = 127.0.0.1:$P_LOCAL
@@ -39,7 +47,7 @@ password_file = mqtt-secret
 
 [thing lamp]
 td = lamp.td.json
-security = basic
+security = basic | oauth2:local
 allow = user:alice
 
 [thing thermometer]
@@ -192,6 +200,19 @@ check "device down: the invocation is answered with wotgw-status 502 and a probl
 DEV_PID=$!
 _pids+=("$DEV_PID")
 check "the device is back" wait_for 10 curl -fsS -o /dev/null --max-time 2 "$DEV_URL/lamp/properties/on"
+
+# ---- an access token of wotgw's own authorization server as the MQTT password ------------------
+TOKEN=$(gw_curl -u "heater:$HEATER_SECRET" -d grant_type=client_credentials -d scope=lamp:write \
+    "$GW_URL/oauth/token" | jq -r '.access_token // empty')
+check "client credentials at wotgw's token endpoint give a token" [ -n "$TOKEN" ]
+out=$(pub -u heater -P "$TOKEN" -t wot/lamp/properties/brightness/set -m 55 -q 1 -d)
+check "the token as the MQTT password: connected, PUBACK accepted" \
+    bash -c 'grep -q "CONNACK (0)" <<<"$1" && ! grep -q "RC:135" <<<"$1"' _ "$out"
+check "... and the write reaches the device (brightness 55)" \
+    wait_for 5 bash -c '[ "$(curl -sS --max-time 2 "$1")" = 55 ]' _ "$DEV_URL/lamp/properties/brightness"
+out=$(sub -u heater -P "$TOKEN" -t wot/lamp/properties/brightness -C 1 -W 2 -d)
+check "... but it may not read (no lamp:read scope): SUBACK 135" grep -q 'Subscribed (mid: 1): 135' <<<"$out"
+check "the token is never logged" bash -c '! grep -qF "${1:20:40}" "$2" "$3"' _ "$TOKEN" "$GW_LOG" "$T/broker.log"
 
 # ---- wotgw away: commands wait in its persistent session -------------------------------------
 gw_stop
