@@ -13,6 +13,7 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include "log.h"
 #include "mqtt_topic.h"
@@ -703,8 +704,10 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags,
     m->connected = true;
     m->backoff_us = 0;
     bool resumed = flags & 1; /* CONNACK session present */
-    log_msg(LOG_INFO, "mqtt: connected to the broker at %s:%d as %s (%s session)", m->host, m->port,
-            m->client_id, resumed ? "resumed" : "new");
+    const SSL *ssl = mosquitto_ssl_get(mosq);
+    log_msg(LOG_INFO, "mqtt: connected to the broker at %s:%d as %s (%s session, %s)", m->host,
+            m->port, m->client_id, resumed ? "resumed" : "new",
+            ssl ? SSL_get_version(ssl) : "plain, loopback");
     /* PREFIX/+/properties/+/set and PREFIX/+/actions/+ (the prefix is
      * valid: checked by config_load) */
     char set[MQTT_TOPIC_PREFIX_MAX + 32], act[MQTT_TOPIC_PREFIX_MAX + 32];

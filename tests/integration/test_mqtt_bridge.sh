@@ -225,7 +225,7 @@ sleep 0.3
 check "while wotgw is away nothing reaches the device" [ "$(dev lamp/properties/brightness)" != 42 ]
 GW_LOG=$T/wotgw2.log
 gw_start "$T/wotgw.conf" || { fail "daemon restarts"; finish; }
-check "wotgw resumes its session" wait_for 10 grep -q 'mqtt: connected .*(resumed session)' "$GW_LOG"
+check "wotgw resumes its session" wait_for 10 grep -q 'mqtt: connected .*(resumed session, plain, loopback)' "$GW_LOG"
 check "the queued writes reach the device (brightness 42)" \
     wait_for 5 bash -c '[ "$(curl -sS --max-time 2 "$1")" = 42 ]' _ "$DEV_URL/lamp/properties/brightness"
 check "in order: the last queued on=true wins" [ "$(dev lamp/properties/on)" = true ]
@@ -267,6 +267,20 @@ check "every accepted write was carried to the device ($((n1 - n0)) carried, $(w
 gw_stop
 check "wotgw stops cleanly after the restarts" [ $? -eq 0 ]
 check "wotgw never logged its MQTT password" bash -c '! grep -qF "$(cat "$1")" "$2" "$3"' _ "$T/mqtt-secret" "$GW_LOG" "$T/wotgw.log"
+
+# ---- wotgw's own connection over TLS 1.3 (broker_ca) ------------------------------------------------
+sed -e "s#^broker = 127.0.0.1:$P_LOCAL#broker = 127.0.0.1:$P_TLS\nbroker_ca = pki/ca.crt#" \
+    "$T/wotgw.conf" >"$T/wotgw-tls.conf"
+check "the TLS config names broker_ca" grep -q '^broker_ca = pki/ca.crt' "$T/wotgw-tls.conf"
+GW_LOG=$T/wotgw3.log
+gw_start "$T/wotgw-tls.conf" || fail "daemon starts with TLS to the broker"
+check "wotgw connects to the broker's TLS listener with TLS 1.3" \
+    wait_for 10 grep -q "mqtt: connected to the broker at 127.0.0.1:$P_TLS as wotgw (.*, TLSv1.3)" "$GW_LOG"
+pub "${ALICE[@]}" -t wot/lamp/properties/brightness/set -m 66 -q 1 >/dev/null
+check "commands flow over the TLS connection (brightness 66)" \
+    wait_for 5 bash -c '[ "$(curl -sS --max-time 2 "$1")" = 66 ]' _ "$DEV_URL/lamp/properties/brightness"
+gw_stop
+check "wotgw stops cleanly" [ $? -eq 0 ]
 stop_broker
 check "the broker exits cleanly (no leak under ASan)" [ $? -eq 0 ]
 finish
