@@ -57,6 +57,12 @@ struct feed {
     sd_event_source *timer;  /* the next read, or a retry of the stream */
     bool stream;             /* observe / subscribe; else read every poll_us */
     bool primed;             /* an observed property: read once before observing */
+    /* an observed property is also read every poll_us, in case a
+     * notification was missed (a device that restarted with another value
+     * while the observation was being retried) */
+    struct interaction rin;
+    struct proxy_call *rcall;
+    sd_event_source *rtimer;
     uint64_t poll_us;
     uint8_t *last;
     size_t last_len;
@@ -402,6 +408,7 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 /* ---- feeds ----------------------------------------------------------------------------------- */
 
 static void feed_arm(struct feed *f, uint64_t delay_us);
+static void feed_check_arm(struct feed *f, uint64_t delay_us);
 
 static void feed_store(struct feed *f, const uint8_t *data, size_t len, const char *type)
 {
@@ -442,8 +449,14 @@ static void feed_done(void *ud, const struct proxy_result *res)
     if (f->stream && read && res->status < 300) {
         f->primed = true; /* the current value is there: now observe */
         feed_arm(f, 0);
+        if (f->kind == MQTT_TOPIC_PROPERTY)
+            feed_check_arm(f, f->poll_us);
         return;
     }
+    /* a stream that ended: the device may have restarted with another
+     * value, so read it again before observing again */
+    if (f->stream && !read)
+        f->primed = false;
     /* a poll: the next one; a stream that ended (or its first read
      * failed): again a little later */
     feed_arm(f, f->stream ? FEED_RETRY_US : f->poll_us);
@@ -504,6 +517,60 @@ static void feed_arm(struct feed *f, uint64_t delay_us)
     sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT);
 }
 
+static void feed_check_done(void *ud, const struct proxy_result *res)
+{
+    struct feed *f = ud;
+    f->rcall = NULL;
+    if (res->status >= 200 && res->status < 300 && res->from_device)
+        feed_store(f, res->body, res->body_len, res->content_type);
+    if (!f->m->stopping)
+        feed_check_arm(f, f->poll_us);
+}
+
+static int feed_check_event(void *ud, const char *event, const uint8_t *data, size_t len,
+                            const char *content_type)
+{
+    return -EPROTO; /* a read is no stream */
+}
+
+static const struct proxy_ops feed_check_ops = {.done = feed_check_done, .event = feed_check_event};
+
+static int feed_check_cb(sd_event_source *s, uint64_t usec, void *ud)
+{
+    struct feed *f = ud;
+    if (f->rcall || f->m->stopping)
+        return 0;
+    struct proxy_result res;
+    f->rin = (struct interaction){
+            .thing = f->thing,
+            .affordance = f->name,
+            .op = WOT_OP_READPROPERTY,
+            .protocol = PROTO_MQTT,
+            .cred = {.vouched = WOTGW_SELF},
+            .peer = "wotgw",
+    };
+    int r = proxy_start(f->m->gw->proxy, &f->rin, &feed_check_ops, f, &f->rcall, &res);
+    if (r == PROXY_DONE)
+        feed_check_done(f, &res);
+    else if (r < 0)
+        feed_check_arm(f, f->poll_us);
+    return 0;
+}
+
+static void feed_check_arm(struct feed *f, uint64_t delay_us)
+{
+    uint64_t now;
+    sd_event_now(f->m->gw->ev, CLOCK_MONOTONIC, &now);
+    if (!f->rtimer) {
+        if (sd_event_add_time(f->m->gw->ev, &f->rtimer, CLOCK_MONOTONIC, now + delay_us, 10000,
+                              feed_check_cb, f) < 0)
+            return;
+    } else {
+        sd_event_source_set_time(f->rtimer, now + delay_us);
+    }
+    sd_event_source_set_enabled(f->rtimer, SD_EVENT_ONESHOT);
+}
+
 /* After a write through wotgw: a polled property is read again now. */
 static void feed_poll_soon(struct mq *m, const char *thing, const char *name)
 {
@@ -521,7 +588,10 @@ static void feeds_stop(struct mq *m)
         struct feed *f = &m->feeds[i];
         if (f->call)
             proxy_cancel(f->call);
+        if (f->rcall)
+            proxy_cancel(f->rcall);
         sd_event_source_disable_unref(f->timer);
+        sd_event_source_disable_unref(f->rtimer);
         free(f->thing);
         free(f->name);
         free(f->topic);

@@ -18,9 +18,10 @@
  *  values     every property that an exposed TD offers over MQTT
  *             (subscribe forms) is read from its device and published,
  *             retained, to PREFIX/{thing}/properties/{name}: observed
- *             where the device TD has an observeproperty form, else read
- *             every poll_interval of the thing (and right after a write
- *             through wotgw). The last value is published again after each
+ *             where the device TD has an observeproperty form (and read
+ *             every poll_interval all the same, for missed notifications),
+ *             else read every poll_interval of the thing (and right after
+ *             a write through wotgw). Only changed values are published. The last value is published again after each
  *             reconnect.
  *  events     every event offered over MQTT whose device TD has a
  *             subscribeevent form is subscribed to and each notification

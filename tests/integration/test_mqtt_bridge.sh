@@ -49,6 +49,7 @@ password_file = mqtt-secret
 td = lamp.td.json
 security = basic | oauth2:local
 allow = user:alice
+poll_interval = 2s
 
 [thing thermometer]
 td = thermometer.td.json
@@ -200,6 +201,24 @@ check "device down: the invocation is answered with wotgw-status 502 and a probl
 DEV_PID=$!
 _pids+=("$DEV_PID")
 check "the device is back" wait_for 10 curl -fsS -o /dev/null --max-time 2 "$DEV_URL/lamp/properties/on"
+check "the restarted device's value replaces the stale retained one (read again before observing)" \
+    wait_for 15 bash -c '[ "$(timeout 5 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$1" --cafile "$2" -u alice -P "$3" -t wot/lamp/properties/brightness -C 1 -W 3 2>&1)" = "$(curl -sS --max-time 2 "$4")" ]' \
+    _ "$P_TLS" "$PKI/ca.crt" "$A_PW" "$DEV_URL/lamp/properties/brightness"
+
+# ---- node-wot's MQTT binding consumes the exposed TD's mqtts forms -------------------------------
+nw=tests/node/nodewot-mqtt
+if [ ! -d "$nw/node_modules/@node-wot/binding-mqtt" ]; then
+    timeout 300 npm --prefix "$nw" ci --no-audit --no-fund --loglevel=error >"$T/npm.log" 2>&1 ||
+        sed 's/^/# /' "$T/npm.log" | tail -n 5
+fi
+check "node-wot's MQTT binding is installed (make deps)" test -d "$nw/node_modules/@node-wot/binding-mqtt"
+out=$(NODE_EXTRA_CA_CERTS=$PKI/ca.crt timeout 60 node "$nw/client.mjs" "$GW_URL" lamp alice "$A_PW" \
+    "$PKI/ca.crt" "$DEV_URL" 2>&1)
+rc=$?
+printf '%s\n' "$out" | grep -E '^(not )?ok - ' | sed 's/^\(not \)\{0,1\}ok - /&node-wot: /'
+_fails=$((_fails + $(printf '%s\n' "$out" | grep -c '^not ok - ')))
+check "node-wot read, wrote and invoked through the mqtts forms" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || printf '%s\n' "$out" | grep -v '^ok - ' | sed 's/^/# /' | tail -n 15
 
 # ---- an access token of wotgw's own authorization server as the MQTT password ------------------
 TOKEN=$(gw_curl -u "heater:$HEATER_SECRET" -d grant_type=client_credentials -d scope=lamp:write \
