@@ -635,7 +635,7 @@ static char *default_base_url(struct ctx *x)
 /* ---- [coaps] ----------------------------------------------------------------- */
 
 /* "coaps://HOST:PORT": the host of base_url, the port of the first listen. */
-static char *default_coaps_url(struct ctx *x, unsigned port)
+static char *default_coaps_url(struct ctx *x, const char *scheme, unsigned port)
 {
     const char *b = x->c->base_url, *a, *e;
     char *url = NULL;
@@ -646,7 +646,7 @@ static char *default_coaps_url(struct ctx *x, unsigned port)
         e = strchr(a, ']') ? strchr(a, ']') + 1 : a + strcspn(a, "/?#");
     else
         e = a + strcspn(a, ":/?#");
-    if (asprintf(&url, "coaps://%.*s:%u", (int)(e - a), a, port) < 0) {
+    if (asprintf(&url, "%s://%.*s:%u", scheme, (int)(e - a), a, port) < 0) {
         x->oom = true;
         return NULL;
     }
@@ -711,7 +711,7 @@ static void do_coaps(struct ctx *x, struct ini_section *s)
         }
         free(https);
     } else {
-        k->url = default_coaps_url(x, first_port);
+        k->url = default_coaps_url(x, "coaps", first_port);
     }
 
     if ((e = get(x, s, "certificate")))
@@ -767,9 +767,53 @@ static void do_coaps(struct ctx *x, struct ini_section *s)
         cerr(x, s->line, "[coaps]: rpk_listen needs rpk_key (the gateway's EC private key)");
     if (!k->n_rpk_listen && k->rpk_key)
         cerr(x, s->line, "[coaps]: rpk_key is set but rpk_listen is not");
-    static const char *const known[] = {"listen",     "url",       "certificate",
-                                        "key",        "client_ca", "max_sessions",
-                                        "rpk_listen", "rpk_key",   NULL};
+    /* plain CoAP for nosec forms */
+    e = get(x, s, "coap_listen");
+    if (util_split_words(e ? e->value : "", &k->coap_listen, &k->n_coap_listen) < 0) {
+        x->oom = true;
+        return;
+    }
+    unsigned coap_port = 5683;
+    if (k->n_coap_listen > CONFIG_MAX_LISTEN)
+        cerr(x, e->line, "coap_listen: more than %d addresses", CONFIG_MAX_LISTEN);
+    for (size_t i = 0; i < k->n_coap_listen && i < CONFIG_MAX_LISTEN; i++) {
+        char host[INET6_ADDRSTRLEN + 1];
+        bool v6, wild;
+        unsigned port;
+        if (!parse_listen(k->coap_listen[i], host, sizeof(host), &v6, &wild, &port, &why)) {
+            cerr(x, e->line, "coap_listen: '%s': %s", k->coap_listen[i], why);
+            continue;
+        }
+        if (i == 0)
+            coap_port = port;
+        for (size_t j = 0; j < k->n_listen; j++)
+            if (!strcmp(k->listen[j], k->coap_listen[i]))
+                cerr(x, e->line, "coap_listen: '%s' is also a listen address", k->coap_listen[i]);
+        for (size_t j = 0; j < k->n_rpk_listen; j++)
+            if (!strcmp(k->rpk_listen[j], k->coap_listen[i]))
+                cerr(x, e->line, "coap_listen: '%s' is also an rpk_listen address",
+                     k->coap_listen[i]);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(k->coap_listen[j], k->coap_listen[i]))
+                cerr(x, e->line, "coap_listen: '%s' is given twice", k->coap_listen[i]);
+    }
+    if ((e = get(x, s, "coap_url"))) {
+        size_t n = strlen(e->value);
+        while (n > 7 && e->value[n - 1] == '/')
+            n--;
+        if (!k->n_coap_listen)
+            cerr(x, e->line, "coap_url is set but coap_listen is not");
+        else if (strncasecmp(e->value, "coap://", 7) || n <= 7 ||
+                 strcspn(e->value + 7, "/?#") < n - 7)
+            cerr(x, e->line, "coap_url '%s': give coap://HOST[:PORT], without a path", e->value);
+        else if (!(k->coap_url = strndup(e->value, n)))
+            x->oom = true;
+    } else if (k->n_coap_listen) {
+        k->coap_url = default_coaps_url(x, "coap", coap_port);
+    }
+    static const char *const known[] = {"listen",      "url",          "certificate", "key",
+                                        "client_ca",   "max_sessions", "rpk_listen",  "rpk_key",
+                                        "coap_listen", "coap_url",     NULL};
     report_unknown(x, s, known, false);
 }
 
@@ -1535,6 +1579,8 @@ void config_free(struct config *c)
     free(c->coaps.key);
     free(c->coaps.client_ca);
     util_strv_free(c->coaps.rpk_listen);
+    util_strv_free(c->coaps.coap_listen);
+    free(c->coaps.coap_url);
     free(c->coaps.rpk_key);
     for (size_t i = 0; i < c->n_issuers; i++) {
         struct issuer_conf *ic = &c->issuers[i];

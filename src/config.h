@@ -174,6 +174,12 @@ struct coaps_conf {
     char **rpk_listen;
     size_t n_rpk_listen;
     char *rpk_key; /* the gateway's EC private key (SEC1 PEM), absolute */
+    /* plain CoAP (no DTLS) for the forms whose security is nosec:
+     * "IP:port" addresses, NULL-terminated, empty: none */
+    char **coap_listen;
+    size_t n_coap_listen;
+    char *coap_url; /* public "coap://HOST:PORT"; default from base_url's host and the
+                     * first coap_listen port; NULL without coap_listen */
 };
 
 /* [thing NAME] */

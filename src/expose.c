@@ -968,8 +968,34 @@ static bool coaps_supports(const struct sec_expr *e)
     return sec_expr_met_by(e, (1u << SEC_NOSEC) | (1u << SEC_PSK) | (1u << SEC_CERT));
 }
 
+static int coap_form(const struct expose_ctx *x, const char *base, const struct td_affordance *aff,
+                     enum wot_op op, json_t **form);
+
 static int coaps_make_form(const struct expose_ctx *x, const struct td_affordance *aff,
                            enum wot_op op, json_t **form)
+{
+    return coap_form(x, x->conf->coaps.url, aff, op, form);
+}
+
+/* Plain CoAP ([coaps] coap_listen): the same routes, for nosec forms only. */
+static bool coap_enabled(const struct config *conf)
+{
+    return conf->coaps.enabled && conf->coaps.coap_url;
+}
+
+static bool coap_supports(const struct sec_expr *e)
+{
+    return sec_expr_met_by(e, 1u << SEC_NOSEC);
+}
+
+static int coap_make_form(const struct expose_ctx *x, const struct td_affordance *aff,
+                          enum wot_op op, json_t **form)
+{
+    return coap_form(x, x->conf->coaps.coap_url, aff, op, form);
+}
+
+static int coap_form(const struct expose_ctx *x, const char *base, const struct td_affordance *aff,
+                     enum wot_op op, json_t **form)
 {
     const struct coaps_route *rt = NULL;
     *form = NULL;
@@ -982,7 +1008,7 @@ static int coaps_make_form(const struct expose_ctx *x, const struct td_affordanc
     if (aff && !seg)
         return -ENOMEM;
     char *href = NULL;
-    int n = asprintf(&href, "%s/things/%s/%s%s%s", x->conf->coaps.url, x->thing_seg,
+    int n = asprintf(&href, "%s/things/%s/%s%s%s", base, x->thing_seg,
                      kind_collection(aff ? aff->kind : AFF_THING), seg ? "/" : "", seg ? seg : "");
     free(seg);
     if (n < 0)
@@ -1009,6 +1035,7 @@ static const struct north_binding north_bindings[] = {
         {"https", https_enabled, https_make_form, NULL},
         {"mqtts", mqtts_enabled, mqtts_make_form, mqtts_supports},
         {"coaps", coaps_enabled, coaps_make_form, coaps_supports},
+        {"coap", coap_enabled, coap_make_form, coap_supports},
 };
 
 /* ---- forms ---------------------------------------------------------------------- */

@@ -1087,6 +1087,19 @@ static int loop_start(struct coaps *c, struct coaps_loop *l, bool rpk)
         }
         c->n_endpoints++;
     }
+    /* plain CoAP: requests carry no credentials, so the policy lets
+     * through only what is nosec */
+    for (size_t i = 0; !rpk && i < kc->n_coap_listen; i++) {
+        coap_address_t a;
+        if (parse_addr(kc->coap_listen[i], &a) < 0 ||
+            !coap_new_endpoint(l->ctx, &a, COAP_PROTO_UDP)) {
+            log_msg(LOG_ERR, "coaps: cannot listen on %s (plain CoAP)", kc->coap_listen[i]);
+            return -EADDRNOTAVAIL;
+        }
+        c->n_endpoints++;
+        log_msg(LOG_INFO, "coaps: listening on %s (plain CoAP: nosec forms only)",
+                kc->coap_listen[i]);
+    }
     int fd = coap_context_get_coap_fd(l->ctx);
     if (fd < 0) {
         log_msg(LOG_ERR, "coaps: libcoap was built without epoll");

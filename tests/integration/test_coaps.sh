@@ -33,6 +33,8 @@ CP=$(free_udp_port)
 CU=coaps://127.0.0.1:$CP
 RP=$(free_udp_port)
 RU=coaps://127.0.0.1:$RP
+PP=$(free_udp_port)
+PU=coap://127.0.0.1:$PP
 KEY_ALICE=alice-coaps-key-0001
 KEY_BOB=bob-coaps-key-00002
 KEY_CAROL=carol-coaps-key-0003
@@ -81,6 +83,7 @@ echo "sha256:$(spki_sha256 "$T/sensor-rpk.pem") sensor" >>"$T/cert-identities"
 [coaps]
 listen = 127.0.0.1:$CP
 rpk_listen = 127.0.0.1:$RP
+coap_listen = 127.0.0.1:$PP
 rpk_key = gw-rpk.pem
 
 [thing lamp]
@@ -139,6 +142,22 @@ out=$(coap -c "$PKI/client1.crt" -j "$PKI/client1.key" -C "$PKI/ca.crt" "$CU/thi
 check "client1 on a psk-only thing: 4.01" bash -c '[[ $1 == 4.01* ]]' _ "$out"
 out=$(coap "${PB[@]}" "$CU/things/thermometer/properties/unit")
 check "nosec thing over CoAPS: 2.05 for anyone who completed the handshake" [ "$out" = '"celsius"' ]
+
+# ---- plain CoAP (coap_listen): nosec forms only ---------------------------------------------
+check "the daemon listens for plain CoAP on coap_listen" \
+    grep -q "coaps: listening on 127.0.0.1:$PP (plain CoAP: nosec forms only)" "$GW_LOG"
+out=$(timeout 20 coap-client-notls -B 5 "$PU/things/thermometer/properties/unit" 2>&1)
+check "nosec thing over plain CoAP: 2.05 with the device's payload ($out)" [ "$out" = '"celsius"' ]
+out=$(timeout 20 coap-client-notls -B 5 "$PU/things/lamp/properties/brightness" 2>&1)
+check "a thing that needs psk | cert | basic over plain CoAP: 4.01 ($out)" bash -c '[[ $1 == 4.01* ]]' _ "$out"
+out=$(timeout 20 coap-client-notls -B 5 -m put -e 1 "$PU/things/lamp/properties/on" 2>&1)
+check "... and no write either: 4.01" bash -c '[[ $1 == 4.01* ]]' _ "$out"
+out=$(coap "${PB[@]}" "$CU/things/thermometer")
+check "the nosec thing's exposed TD has coap:// forms on coap_listen" \
+    jqt --arg u "$PU/things/thermometer/properties/unit" '[.properties.unit.forms[].href] | index($u) != null' <<<"$out"
+out=$(coap "${PA[@]}" "$CU/things/lamp")
+check "the psk | cert | basic lamp's exposed TD has no coap:// form" \
+    jqt '[.. | objects | .href? // empty | select(startswith("coap://"))] | length == 0' <<<"$out"
 
 # ---- raw public keys (RFC 7250) -------------------------------------------------------------
 check "the daemon listens for raw public keys on rpk_listen" \

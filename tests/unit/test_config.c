@@ -864,6 +864,24 @@ static void test_coaps(void **state)
     bad("[coaps]\nrpk_listen = 0.0.0.0:5684\nrpk_key = k\n", 2, "is also a listen address");
     bad("[coaps]\nrpk_listen = 127.0.0.1:1 127.0.0.1:1\nrpk_key = k\n", 2, "given twice");
     bad("[coaps]\nrpk_listen = nowhere\nrpk_key = k\n", 2, "rpk_listen: 'nowhere'");
+
+    /* plain CoAP for nosec forms */
+    c = good("[coaps]\ncoap_listen = 127.0.0.1:5683\n");
+    assert_int_equal(c->coaps.n_coap_listen, 1);
+    assert_string_equal(c->coaps.coap_url, "coap://localhost:5683");
+    config_free(c);
+    c = good("[coaps]\ncoap_listen = 127.0.0.1:5683\ncoap_url = coap://gw.lan:5683/\n");
+    assert_string_equal(c->coaps.coap_url, "coap://gw.lan:5683");
+    config_free(c);
+    c = good("[coaps]\n");
+    assert_null(c->coaps.coap_url);
+    config_free(c);
+    bad("[coaps]\ncoap_url = coap://x\n", 2, "coap_url is set but coap_listen is not");
+    bad("[coaps]\ncoap_listen = 127.0.0.1:1\ncoap_url = coaps://x\n", 3, "coap_url 'coaps://x'");
+    bad("[coaps]\ncoap_listen = 127.0.0.1:1\ncoap_url = coap://x/p\n", 3, "without a path");
+    bad("[coaps]\ncoap_listen = 0.0.0.0:5684\n", 2, "is also a listen address");
+    bad("[coaps]\ncoap_listen = 127.0.0.1:1 127.0.0.1:1\n", 2, "given twice");
+    bad("[coaps]\ncoap_listen = nowhere\n", 2, "coap_listen: 'nowhere'");
 }
 
 /* ---- the file as a whole ---------------------------------------------------------------- */
