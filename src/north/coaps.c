@@ -46,7 +46,6 @@
 #define COAPS_CN_MAX   256
 #define COAPS_PEER_MAX (INET6_ADDRSTRLEN + 16)
 #define COAPS_PEM_MAX  (1u << 20)
-#define COAPS_HINT     "wotgw"
 
 struct coaps_peer {
     bool cert_ok;
@@ -941,8 +940,10 @@ static int setup_dtls(struct coaps *c, coap_context_t *ctx, const struct coaps_c
     sp.version = COAP_DTLS_SPSK_SETUP_VERSION;
     sp.validate_id_call_back = on_psk_identity;
     sp.id_call_back_arg = c;
-    sp.psk_info.hint.s = (const uint8_t *)COAPS_HINT;
-    sp.psk_info.hint.length = sizeof(COAPS_HINT) - 1;
+    /* No PSK identity hint: it would tell clients nothing (every
+     * identity has its own key) and makes the server send a
+     * ServerKeyExchange that RFC 7925 constrained clients need not expect
+     * (node-dtls-client fails on it). */
     /* used only if libcoap ever fell back to it: a random key nobody has */
     if (RAND_bytes(c->fallback_key, sizeof(c->fallback_key)) != 1)
         return -EIO;

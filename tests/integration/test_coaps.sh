@@ -143,6 +143,21 @@ check "client1 on a psk-only thing: 4.01" bash -c '[[ $1 == 4.01* ]]' _ "$out"
 out=$(coap "${PB[@]}" "$CU/things/thermometer/properties/unit")
 check "nosec thing over CoAPS: 2.05 for anyone who completed the handshake" [ "$out" = '"celsius"' ]
 
+# ---- node-wot's CoAPS client (PSK) ---------------------------------------------------------------
+nw=tests/node/nodewot-coap
+if [ ! -d "$nw/node_modules/@node-wot/binding-coap" ]; then
+    timeout 300 npm --prefix "$nw" ci --no-audit --no-fund --loglevel=error >"$T/npm.log" 2>&1 ||
+        sed 's/^/# /' "$T/npm.log" | tail -n 5
+fi
+check "node-wot's CoAP binding is installed (make deps)" test -d "$nw/node_modules/@node-wot/binding-coap"
+out=$(NODE_EXTRA_CA_CERTS=$PKI/ca.crt timeout 60 node "$nw/client.mjs" "$GW_URL" lamp alice "$PW_ALICE" \
+    alice "$KEY_ALICE" "$DEV_URL" 2>&1)
+rc=$?
+printf '%s\n' "$out" | grep -E '^(not )?ok - ' | sed 's/^\(not \)\{0,1\}ok - /&node-wot: /'
+_fails=$((_fails + $(printf '%s\n' "$out" | grep -c '^not ok - ')))
+check "node-wot read and wrote through the coaps forms with a PSK" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || printf '%s\n' "$out" | grep -v '^ok - ' | sed 's/^/# /' | tail -n 15
+
 # ---- plain CoAP (coap_listen): nosec forms only ---------------------------------------------
 check "the daemon listens for plain CoAP on coap_listen" \
     grep -q "coaps: listening on 127.0.0.1:$PP (plain CoAP: nosec forms only)" "$GW_LOG"
