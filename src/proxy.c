@@ -58,6 +58,7 @@ struct proxy_call {
     struct http_sse_parser sse;
     char *url; /* device URL without RFC 6570 templates, when it had some */
     unsigned retries;
+    bool observed;       /* a CoAP event observation: its registration was answered */
     bool ending;         /* streams: end at the next timer */
     int end_status;      /* ... with this status */
     const char *end_why; /* ... and reason */
@@ -620,6 +621,12 @@ static void coap_notify(void *ud, const struct south_coap_response *r)
 {
     struct proxy_call *c = ud;
     c->retries = 0;
+    /* an event resource answers the registration with its last event
+     * (RFC 7641 §4.1: the current state), which is not a new event */
+    if (c->in->op == WOT_OP_SUBSCRIBEEVENT && !c->observed) {
+        c->observed = true;
+        return;
+    }
     deliver(c, NULL, r->body, r->body_len, coap_format_to_type(r->content_format));
 }
 
@@ -645,8 +652,8 @@ static int start_coap(struct proxy_call *c, const struct td_form *f)
     const struct limits *lim = &c->ref->state->conf->limits;
     const struct interaction *in = c->in;
     bool stream = c->kind == CALL_LONGPOLL || c->kind == CALL_SSE;
-    if (stream && in->op != WOT_OP_OBSERVEPROPERTY)
-        return -EPROTONOSUPPORT; /* CoAP events are not relayed yet */
+    if (stream && in->op != WOT_OP_OBSERVEPROPERTY && in->op != WOT_OP_SUBSCRIBEEVENT)
+        return -EPROTONOSUPPORT;
     if (!c->p->coap) {
         int r = south_coap_new(c->p->gw->ev, &c->p->coap);
         if (r < 0)
@@ -677,6 +684,7 @@ static int start_coap(struct proxy_call *c, const struct td_form *f)
             .timeout_us = lim->device_timeout_us,
             .max_response = (size_t)lim->max_body_size,
     };
+    c->observed = false;
     if (stream) /* RFC 7641: one device observation per consumer stream */
         return south_coap_observe(c->p->coap, &rq, coap_notify, coap_stream_done, c,
                                   &c->south_coap);

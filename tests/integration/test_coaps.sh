@@ -352,6 +352,22 @@ wait "$ssepid" 2>/dev/null
 wait_for 10 grep -q 'observeproperty coaplamp/brightness.*stream closed by the consumer' "$GW_LOG"
 check "the consumer left: the stream is closed (and the device observation cancelled)" \
     grep -q 'observeproperty coaplamp/brightness.*stream closed by the consumer' "$GW_LOG"
+# events of a CoAP device (an observed event resource) relayed as SSE
+(exec curl -sS --max-time 20 --cacert "$PKI/ca.crt" "${HA[@]}" -N \
+    "$GW_URL/things/coaplamp/events/overheated" >"$T/sse-ev.out" 2>/dev/null) &
+ssepid=$!
+wait_for 10 grep -q 'subscribeevent coaplamp/overheated\|OP=subscribeevent' "$GW_LOG"
+sleep 0.5
+check "HTTPS subscribeevent on a CoAP device: no event before the device fires one" \
+    bash -c '! grep -q "^data:" "$1"' _ "$T/sse-ev.out"
+for i in 1 2; do
+    curl -sS -o /dev/null -X POST "$DEV_URL/lamp/_trigger/overheated"
+    wait_for 10 bash -c '[ "$(grep -c "^data: " "$1")" -ge "$2" ]' _ "$T/sse-ev.out" "$i"
+done
+check "... each event the device fires (CoAP notification) arrives as an SSE event" \
+    bash -c '[ "$(grep -Ec "^data: [0-9]+\.[0-9]$" "$1")" -eq 2 ]' _ "$T/sse-ev.out"
+kill "$ssepid" 2>/dev/null
+wait "$ssepid" 2>/dev/null
 out=$(coap "${PA[@]}" "$CU/things/coapfaulty/properties/headers")
 check "CoAPS -> CoAP: no credential or DTLS detail reaches the device (only Uri-Path options)" \
     [ "$out" = '[11,11,11]' ]

@@ -19,6 +19,8 @@ struct sim_coap_obs {
     struct sim_watch watch;
     coap_resource_t *r;
     struct sim_coap *c;
+    uint8_t *last; /* an event's last data (its GET answers it) */
+    size_t last_len;
 };
 
 struct sim_coap {
@@ -78,6 +80,21 @@ static void on_change(struct sim_watch *w, const uint8_t *data, size_t len)
     sd_event_source_set_enabled(o->c->kick, SD_EVENT_ONESHOT);
 }
 
+/* An event: kept as the resource's state, then notified like a change. */
+static void on_event(struct sim_watch *w, const uint8_t *data, size_t len)
+{
+    struct sim_coap_obs *o = w->ud;
+    uint8_t *copy = len ? malloc(len) : NULL;
+    if (len && !copy)
+        return;
+    if (len)
+        memcpy(copy, data, len);
+    free(o->last);
+    o->last = copy;
+    o->last_len = len;
+    on_change(w, data, len);
+}
+
 static struct sim_coap *the(coap_session_t *s)
 {
     return coap_get_app_data(coap_session_get_context(s));
@@ -115,7 +132,8 @@ static void answer(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
         return;
     }
-    memcpy(copy, data, len);
+    if (len)
+        memcpy(copy, data, len);
     if (!coap_add_data_large_response(r, s, req, resp, q,
                                       (uint16_t)(fmt < 0 ? COAP_FORMAT_OCTET_STREAM : fmt), -1, 0,
                                       len, copy, release, copy))
@@ -247,6 +265,13 @@ static void on_post(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req
     log_req(s, req, r, resp);
 }
 
+static void on_event_get(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                         const coap_string_t *q, coap_pdu_t *resp)
+{
+    struct sim_coap_obs *o = coap_resource_get_userdata(r);
+    answer(r, s, req, q, resp, COAP_RESPONSE_CODE(205), SIM_JSON, o->last, o->last_len);
+}
+
 static coap_resource_t *add(struct sim_coap *c, const char *path, void *ud,
                             coap_method_handler_t get, coap_method_handler_t put,
                             coap_method_handler_t post)
@@ -318,6 +343,20 @@ int sim_coap_start(sd_event *ev, const struct sockaddr *sa, socklen_t len, bool 
                 snprintf(path, sizeof(path), "%s/actions/%s", t->name, a->name);
                 if (!add(c, path, a, NULL, NULL, on_post))
                     goto fail;
+            } else if (a->kind == SIM_EVENT) {
+                /* observed (RFC 7641): every event is a notification; a
+                 * GET answers the last one (empty before the first) */
+                struct sim_coap_obs *o = &c->obs[c->n_obs];
+                snprintf(path, sizeof(path), "%s/events/%s", t->name, a->name);
+                if (!(res = add(c, path, o, on_event_get, NULL, NULL)))
+                    goto fail;
+                coap_resource_set_get_observable(res, 1);
+                c->n_obs++;
+                o->r = res;
+                o->c = c;
+                o->watch.fn = on_event;
+                o->watch.ud = o;
+                sim_watch_add(a, &o->watch);
             }
         }
     }
@@ -353,8 +392,10 @@ void sim_coap_stop(struct sim_coap *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->n_obs; i++)
+    for (size_t i = 0; i < c->n_obs; i++) {
         sim_watch_del(&c->obs[i].watch);
+        free(c->obs[i].last);
+    }
     free(c->obs);
     sd_event_source_disable_unref(c->io);
     sd_event_source_disable_unref(c->timer);

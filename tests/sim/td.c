@@ -81,7 +81,11 @@ static json_t *coap_forms(const struct sim_aff *a)
         json_array_append_new(forms, f = form(href, "invokeaction", ct, NULL));
         json_object_set_new(f, "cov:method", json_string("POST"));
         break;
-    case SIM_EVENT: break;
+    case SIM_EVENT: /* RFC 7641: each event is a notification */
+        snprintf(href, sizeof(href), "events/%s", a->name);
+        json_array_append_new(forms, f = form(href, "subscribeevent", ct, "cov:observe"));
+        json_object_set_new(f, "cov:method", json_string("GET"));
+        break;
     }
     return forms;
 }
@@ -141,8 +145,6 @@ static json_t *make_td(const struct sim_thing *t, const char *authority, bool co
     json_object_set_new(td, "security", json_string("nosec_sc"));
     for (size_t i = 0; i < t->n_affs; i++) {
         const struct sim_aff *a = &t->affs[i];
-        if (coap && a->kind == SIM_EVENT)
-            continue; /* no Observe over CoAP here */
         json_t *o = affordance(a, coap);
         json_t *into = a->kind == SIM_PROPERTY ? props : a->kind == SIM_ACTION ? actions : events;
         if (!o || json_object_set_new(into, a->name, o) < 0)
