@@ -4,7 +4,13 @@
 //   node client.mjs GATEWAY_URL THING CREDENTIALS_JSON [WRONG_CREDENTIALS_JSON]
 //
 // CREDENTIALS_JSON is what servient.addCredentials() stores for the TD's id:
-// {"username": ..., "password": ...} for basic, {"token": ...} for bearer.
+// {"username": ..., "password": ...} for basic, {"token": ...} for bearer,
+// {"clientId": ..., "clientSecret": ...} for oauth2 (node-wot 0.9's
+// OAuthManager.handleClient: the client credentials grant at the TD's
+// "token" URL, client-oauth2 sending the id and secret as HTTP Basic). For
+// oauth2 the TD itself is fetched with a token this script gets the same
+// way; node-wot then only reads (the client has the read scope only) and
+// its write must be refused.
 // The test CA is trusted through NODE_EXTRA_CA_CERTS. The TD itself is
 // fetched with the same credentials (TDs are not public), then node-wot
 // reads, writes and invokes through the forms of the exposed TD. Prints
@@ -24,10 +30,12 @@ const notOk = (m) => {
   console.log(`not ok - ${m}`);
 };
 const check = (cond, m) => (cond ? ok(m) : notOk(m));
-const label = `${thingName} (${cred.token ? "bearer" : "basic"})`;
+const isOAuth = typeof cred.clientId === "string";
+const label = `${thingName} (${isOAuth ? "oauth2" : cred.token ? "bearer" : "basic"})`;
 
 function authHeader(c) {
   if (c.token) return `Bearer ${c.token}`;
+  if (c.accessToken) return `Bearer ${c.accessToken}`;
   return "Basic " + Buffer.from(`${c.username}:${c.password}`).toString("base64");
 }
 
@@ -43,13 +51,64 @@ async function read(thing, name) {
   return (await thing.readProperty(name)).value();
 }
 
+// the client credentials grant by hand (RFC 6749 4.4, client_secret_basic)
+async function clientToken(c) {
+  const meta = await (await fetch(`${gw}/.well-known/oauth-authorization-server`)).json();
+  const basic = Buffer.from(`${encodeURIComponent(c.clientId)}:${encodeURIComponent(c.clientSecret)}`).toString("base64");
+  const res = await fetch(meta.token_endpoint, {
+    method: "POST",
+    headers: { Authorization: `Basic ${basic}`, "Content-Type": "application/x-www-form-urlencoded" },
+    body: "grant_type=client_credentials",
+  });
+  const json = await res.json().catch(() => ({}));
+  check(res.status === 200 && json.token_type === "Bearer",
+    `${label}: client credentials grant at ${new URL(meta.token_endpoint).pathname}: ${res.status} scope '${json.scope}'`);
+  return { meta, accessToken: json.access_token };
+}
+
+async function oauthRun(td, meta) {
+  const sd = Object.values(td.securityDefinitions || {}).find((d) => d.scheme === "oauth2");
+  check(sd && sd.flow === "client" && sd.token === meta.token_endpoint,
+    `${label}: the TD's oauth2 definition: flow ${sd?.flow}, token = the metadata's token_endpoint`);
+  const { servient, thing } = await consume(td, cred);
+  try {
+    check(thing.getThingDescription().id === td.id, `${label}: consumed`);
+    const on = await read(thing, "on");
+    check(typeof on === "boolean", `${label}: readProperty(on) with node-wot's own token: ${on}`);
+    const br = await read(thing, "brightness");
+    check(br === 81, `${label}: readProperty(brightness) (the device's value): ${br}`);
+    try {
+      await thing.writeProperty("brightness", 12);
+      notOk(`${label}: writeProperty without the write scope is refused`);
+    } catch (e) {
+      check(/Client error/.test(e.message), `${label}: writeProperty without the write scope is refused (${e.message.split("\n")[0]})`);
+    }
+  } catch (e) {
+    notOk(`${label}: node-wot interaction failed: ${e.message}`);
+  } finally {
+    await servient.shutdown();
+  }
+}
+
 async function main() {
+  let meta = null;
+  if (isOAuth) {
+    const t = await clientToken(cred);
+    meta = t.meta;
+    cred.accessToken = t.accessToken;
+  }
   const res = await fetch(`${gw}/things/${encodeURIComponent(thingName)}`, {
     headers: { Authorization: authHeader(cred), Accept: "application/td+json" },
   });
   check(res.status === 200, `${label}: GET /things/${thingName} with credentials: 200 (${res.status})`);
   if (res.status !== 200) return;
   const td = await res.json();
+  if (isOAuth) {
+    delete cred.accessToken; // node-wot gets its own
+    await oauthRun(td, meta);
+    await wrongRun(td);
+    return;
+  }
   check(typeof td.id === "string" && td.properties?.on && td.actions?.toggle,
     `${label}: the exposed TD has id, property on, action toggle`);
   const hrefs = JSON.stringify(td).match(/"href":"[^"]*"/g) || [];
@@ -90,16 +149,21 @@ async function main() {
     await servient.shutdown();
   }
 
-  if (wrongJson) {
-    const bad = await consume(td, JSON.parse(wrongJson));
-    try {
-      await read(bad.thing, "on");
-      notOk(`${label}: wrong credentials are refused`);
-    } catch (e) {
-      check(/Client error/.test(e.message), `${label}: wrong credentials are refused (${e.message})`);
-    } finally {
-      await bad.servient.shutdown();
-    }
+  await wrongRun(td);
+}
+
+async function wrongRun(td) {
+  if (!wrongJson) return;
+  const bad = await consume(td, JSON.parse(wrongJson));
+  try {
+    await read(bad.thing, "on");
+    notOk(`${label}: wrong credentials are refused`);
+  } catch (e) {
+    // basic, bearer: the gateway answers 401; oauth2: the token endpoint does
+    const m = String(e.message || e).split("\n")[0];
+    check(/Client error|invalid_client|[Cc]lient authentication/.test(m), `${label}: wrong credentials are refused (${m})`);
+  } finally {
+    await bad.servient.shutdown();
   }
 }
 
