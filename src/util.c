@@ -557,3 +557,41 @@ void util_secret_free(char *s)
     OPENSSL_cleanse(s, strlen(s));
     free(s);
 }
+
+int util_read_secret_line(const char *path, size_t min, size_t max, char **out, size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    int r = util_read_file(path, max + 2, &buf, &n);
+    if (r < 0)
+        return r;
+    if (n && buf[n - 1] == '\n')
+        n--;
+    if (n && buf[n - 1] == '\r')
+        n--;
+    buf[n] = '\0';
+    if (n < min || n > max || strlen(buf) != n || memchr(buf, '\n', n) || memchr(buf, '\r', n)) {
+        OPENSSL_cleanse(buf, n);
+        free(buf);
+        return -EINVAL;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int util_timer_arm(sd_event *ev, sd_event_source **s, uint64_t delay_us, sd_event_time_handler_t cb,
+                   void *ud)
+{
+    uint64_t now;
+    int r = sd_event_now(ev, CLOCK_MONOTONIC, &now);
+    if (r < 0)
+        return r;
+    uint64_t accuracy = delay_us ? 10000 : 1; /* "now" means now */
+    if (!*s)
+        return sd_event_add_time(ev, s, CLOCK_MONOTONIC, now + delay_us, accuracy, cb, ud);
+    r = sd_event_source_set_time_accuracy(*s, accuracy);
+    if (r >= 0)
+        r = sd_event_source_set_time(*s, now + delay_us);
+    return r < 0 ? r : sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+}

@@ -94,3 +94,19 @@ int hex_decode(const char *in, uint8_t *out, size_t cap, size_t *outlen);
 bool util_secret_eq(const void *a, size_t alen, const void *b, size_t blen);
 /* Wipes and frees a secret string (NULL ok). */
 void util_secret_free(char *s);
+/* A secret kept as the one line of a file (a password file): a trailing
+ * LF (and CR before it) dropped. Returns 0 with *out (NUL-terminated, free
+ * with util_secret_free) and *len, -EINVAL when the file is not one line
+ * of min to max bytes without NUL, CR or LF, or util_read_file()'s errors
+ * (-EFBIG when longer than max + 2 bytes). */
+int util_read_secret_line(const char *path, size_t min, size_t max, char **out, size_t *len);
+
+/* ---- event loop ------------------------------------------------------------ */
+
+#include <systemd/sd-event.h>
+
+/* Arms the one-shot timer *s (made on first use) to fire delay_us from now
+ * on CLOCK_MONOTONIC (10 ms accuracy; 0 fires at the next loop iteration).
+ * Returns 0 or a negative errno. */
+int util_timer_arm(sd_event *ev, sd_event_source **s, uint64_t delay_us, sd_event_time_handler_t cb,
+                   void *ud);

@@ -68,31 +68,16 @@ static void secret_free(char *s, size_t n)
 /* Reads wotgw's own password: one line, a trailing newline dropped. */
 static int read_secret(const char *path, char **out, size_t *outlen, struct diags *d)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    int r = util_read_file(path, MQACL_SECRET_MAX + 2, &buf, &len);
-    if (r < 0) {
-        diag_add(d, path, 0, "cannot read wotgw's MQTT password: %s",
-                 r == -EFBIG ? "longer than 1024 bytes" : strerror(-r));
-        return r;
-    }
-    if (len && buf[len - 1] == '\n')
-        len--;
-    if (len && buf[len - 1] == '\r')
-        len--;
-    buf[len] = '\0';
-    if (len < MQACL_SECRET_MIN || len > MQACL_SECRET_MAX || memchr(buf, '\n', len) ||
-        memchr(buf, '\r', len) || strlen(buf) != len) {
+    int r = util_read_secret_line(path, MQACL_SECRET_MIN, MQACL_SECRET_MAX, out, outlen);
+    if (r == -EINVAL)
         diag_add(d, path, 1,
                  "wotgw's MQTT password must be one line of %d to %d bytes (e.g. `openssl rand "
                  "-base64 32`)",
                  MQACL_SECRET_MIN, MQACL_SECRET_MAX);
-        secret_free(buf, len);
-        return -EINVAL;
-    }
-    *out = buf;
-    *outlen = len;
-    return 0;
+    else if (r < 0)
+        diag_add(d, path, 0, "cannot read wotgw's MQTT password: %s",
+                 r == -EFBIG ? "longer than 1024 bytes" : strerror(-r));
+    return r;
 }
 
 int mqacl_load(struct mqacl *a, const char *config_path, struct diags *d)

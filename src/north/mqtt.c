@@ -25,6 +25,7 @@
 #define BACKOFF_MIN_US   (100000ull)
 #define BACKOFF_MAX_US   (10000000ull)
 #define FEED_RETRY_US    (5000000ull)
+#define SECRET_MIN       16
 #define SECRET_MAX       1024
 #define WOTGW_SELF       "wotgw"
 
@@ -113,28 +114,14 @@ static void secret_wipe(struct mq *m)
 /* The password file: one line, as the plugin reads it. */
 static int read_secret(const char *path, char **out, size_t *len, struct diags *d)
 {
-    char *buf = NULL;
-    size_t n = 0;
-    int r = util_read_file(path, SECRET_MAX + 2, &buf, &n);
-    if (r < 0) {
+    int r = util_read_secret_line(path, SECRET_MIN, SECRET_MAX, out, len);
+    if (r == -EINVAL)
+        diag_add(d, path, 1, "wotgw's MQTT password must be one line of %d to %d bytes", SECRET_MIN,
+                 SECRET_MAX);
+    else if (r < 0)
         diag_add(d, path, 0, "cannot read wotgw's MQTT password: %s",
                  r == -EFBIG ? "longer than 1024 bytes" : strerror(-r));
-        return r;
-    }
-    if (n && buf[n - 1] == '\n')
-        n--;
-    if (n && buf[n - 1] == '\r')
-        n--;
-    buf[n] = '\0';
-    if (n < 16 || strlen(buf) != n || memchr(buf, '\n', n) || memchr(buf, '\r', n)) {
-        diag_add(d, path, 1, "wotgw's MQTT password must be one line of 16 to 1024 bytes");
-        OPENSSL_cleanse(buf, n);
-        free(buf);
-        return -EINVAL;
-    }
-    *out = buf;
-    *len = n;
-    return 0;
+    return r;
 }
 
 static int mqtt_check(const struct gw_state *s, struct diags *d)
@@ -505,16 +492,7 @@ static int feed_timer_cb(sd_event_source *s, uint64_t usec, void *ud)
 
 static void feed_arm(struct feed *f, uint64_t delay_us)
 {
-    uint64_t now;
-    sd_event_now(f->m->gw->ev, CLOCK_MONOTONIC, &now);
-    if (!f->timer) {
-        if (sd_event_add_time(f->m->gw->ev, &f->timer, CLOCK_MONOTONIC, now + delay_us, 10000,
-                              feed_timer_cb, f) < 0)
-            return;
-    } else {
-        sd_event_source_set_time(f->timer, now + delay_us);
-    }
-    sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT);
+    util_timer_arm(f->m->gw->ev, &f->timer, delay_us, feed_timer_cb, f);
 }
 
 static void feed_check_done(void *ud, const struct proxy_result *res)
@@ -559,16 +537,7 @@ static int feed_check_cb(sd_event_source *s, uint64_t usec, void *ud)
 
 static void feed_check_arm(struct feed *f, uint64_t delay_us)
 {
-    uint64_t now;
-    sd_event_now(f->m->gw->ev, CLOCK_MONOTONIC, &now);
-    if (!f->rtimer) {
-        if (sd_event_add_time(f->m->gw->ev, &f->rtimer, CLOCK_MONOTONIC, now + delay_us, 10000,
-                              feed_check_cb, f) < 0)
-            return;
-    } else {
-        sd_event_source_set_time(f->rtimer, now + delay_us);
-    }
-    sd_event_source_set_enabled(f->rtimer, SD_EVENT_ONESHOT);
+    util_timer_arm(f->m->gw->ev, &f->rtimer, delay_us, feed_check_cb, f);
 }
 
 /* After a write through wotgw: a polled property is read again now. */
@@ -848,16 +817,7 @@ static void mq_schedule_connect(struct mq *m)
     m->backoff_us = m->backoff_us ? m->backoff_us * 2 : BACKOFF_MIN_US;
     if (m->backoff_us > BACKOFF_MAX_US)
         m->backoff_us = BACKOFF_MAX_US;
-    uint64_t now;
-    sd_event_now(m->gw->ev, CLOCK_MONOTONIC, &now);
-    if (!m->retry) {
-        if (sd_event_add_time(m->gw->ev, &m->retry, CLOCK_MONOTONIC, now + m->backoff_us, 10000,
-                              mq_retry_cb, m) < 0)
-            return;
-    } else {
-        sd_event_source_set_time(m->retry, now + m->backoff_us);
-    }
-    sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
+    util_timer_arm(m->gw->ev, &m->retry, m->backoff_us, mq_retry_cb, m);
 }
 
 /* ---- front end ------------------------------------------------------------------------------ */

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "mqtt_topic.h"
+#include "util.h"
 
 #define DEFAULT_TIMEOUT_US (10 * 1000000ull)
 #define BACKOFF_MIN_US     (100000ull)
@@ -182,16 +183,7 @@ static void call_finish_later(struct south_mqtt_call *c, enum south_mqtt_error e
     c->finishing = true;
     c->result = e;
     c->result_text = text;
-    uint64_t now;
-    sd_event_now(c->b->s->ev, CLOCK_MONOTONIC, &now);
-    if (!c->timer) {
-        if (sd_event_add_time(c->b->s->ev, &c->timer, CLOCK_MONOTONIC, now, 0, call_timer_cb, c) <
-            0)
-            return;
-    } else {
-        sd_event_source_set_time(c->timer, now);
-    }
-    sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+    util_timer_arm(c->b->s->ev, &c->timer, 0, call_timer_cb, c);
 }
 
 static void call_send(struct south_mqtt_call *c)
@@ -394,16 +386,7 @@ static void broker_schedule(struct broker *b)
     b->backoff_us = b->backoff_us ? b->backoff_us * 2 : BACKOFF_MIN_US;
     if (b->backoff_us > BACKOFF_MAX_US)
         b->backoff_us = BACKOFF_MAX_US;
-    uint64_t now;
-    sd_event_now(b->s->ev, CLOCK_MONOTONIC, &now);
-    if (!b->retry) {
-        if (sd_event_add_time(b->s->ev, &b->retry, CLOCK_MONOTONIC, now + b->backoff_us, 10000,
-                              broker_retry_cb, b) < 0)
-            return;
-    } else {
-        sd_event_source_set_time(b->retry, now + b->backoff_us);
-    }
-    sd_event_source_set_enabled(b->retry, SD_EVENT_ONESHOT);
+    util_timer_arm(b->s->ev, &b->retry, b->backoff_us, broker_retry_cb, b);
 }
 
 static int misc_cb(sd_event_source *s, uint64_t usec, void *ud)
