@@ -15,6 +15,24 @@ included) and scopes which credentials the form needs, and sends:
                                             for a token)
   valid and allowed                      -> 2xx; SSE forms: 200
                                             text/event-stream and a first event
+The mqtts forms (the MQTT front end, when the catalog has "mqtt") are
+walked with mosquitto_sub / mosquitto_pub (MQTT 5, several in parallel),
+the credentials derived from the same security, cut to what MQTT can carry
+(user name and password, a JWT as the password, a client certificate on
+the certificate listener):
+  no / wrong credentials                 -> CONNACK 135 (a foreign
+                                            certificate: TLS refusal)
+  accepted by the broker but not enough
+    (other scheme or issuer, not allowed,
+    missing scope)                       -> CONNACK 0, SUBACK / PUBACK 135,
+                                            nothing delivered
+  allowed                                -> SUBACK granted QoS and the
+                                            retained value / an event;
+                                            PUBACK 0 or 16
+A subscription to a property topic is observeproperty or readproperty
+(wotgw(8), MQTT), so the oracle allows it when either allows it. Then a
+principal allowed only one thing subscribes to PREFIX/# and must receive
+that thing's messages only.
 Who is allowed is an independent oracle: the allow lists of the test
 config (most specific key wins, wotgw.conf(5)); the scopes a token needs
 are the form's own "scopes" (the contract), checked against the config.
@@ -34,6 +52,9 @@ import os
 import re
 import socket
 import ssl
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 import sys
 import time
 import urllib.parse
@@ -41,6 +62,7 @@ import urllib.request
 
 FAILS = 0
 COUNTS = {}
+MQTT_COUNTS = {}
 NOPROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -344,6 +366,9 @@ class Walk:
         self.apikey_header = "X-API-Key"
         self.secrets = ([u["password"] for u in cat["basic"]] +
                         [k["key"] for k in cat["apikey"]])
+        self.mqtt_forms = []     # mqtts forms walked (for the wildcard check)
+        self.mqtt_jobforms = []  # their case bookkeeping
+        self.mqtt_jobs = []      # one mosquitto client run per case
 
     # -- credentials catalog
     def identities(self, scheme):
@@ -686,6 +711,334 @@ class Walk:
                      and p.get("status") == st,
                      f"{name}: RFC 9457 problem body with status {st}")
 
+    # -- MQTT front end (the mqtts forms)
+    MQTT_SCHEMES = ("basic", "bearer", "oauth2", "cert")
+    MQTT_PACKET = {"readproperty": "subscribe", "observeproperty": "subscribe",
+                   "subscribeevent": "subscribe", "writeproperty": "publish",
+                   "invokeaction": "publish"}
+
+    def mqtt_prune(self, e):
+        """The part of a security expression an MQTT client can present: a
+        user name and one password (basic, or a JWT for bearer/oauth2) and a
+        client certificate. None when nothing is left."""
+        if isinstance(e, str):
+            return e if e.split(":")[0] in self.MQTT_SCHEMES else None
+        subs = [self.mqtt_prune(x) for x in e[1]]
+        if e[0] == "oneOf":
+            subs = [x for x in subs if x is not None]
+            return norm("oneOf", subs) if subs else None
+        if any(x is None for x in subs):
+            return None
+        if sum(1 for x in leaves(e) if not x.startswith("cert")) > 1:
+            return None  # two parts that both need the one password
+        return norm("allOf", subs)
+
+    def mqtt_argv(self, bundle):
+        """Connection arguments of a credential bundle (and a description)."""
+        m = self.cat["mqtt"]
+        cert = next((c for c in bundle if c["kind"] == "cert"), None)
+        argv = ["-V", "mqttv5", "-h", m["host"], "-p", str(m["cert_port"] if cert else m["port"]),
+                "--cafile", self.cat["ca"]]
+        for c in bundle:
+            if c["kind"] == "basic":
+                argv += ["-u", c["user"], "-P", c["password"]]
+            elif c["kind"] == "bearer":
+                argv += ["-u", "conformance", "-P", c["token"]]  # any user name
+            elif c["kind"] == "cert":
+                argv += ["--cert", c["crt"], "--key", c["key"]]
+        return argv
+
+    def mqtt_form(self, thing, kind, aff, aschema, form):
+        """Static checks of one mqtts form and its cases, queued for mqtt_run."""
+        op = form["op"]
+        ops = op if isinstance(op, list) else [op]
+        label = f"mqtts {thing}/{aff or '(thing)'} {'/'.join(ops)}"
+        MQTT_COUNTS[thing] = MQTT_COUNTS.get(thing, 0) + 1
+        if not check(len(ops) == 1 and ops[0] in self.MQTT_PACKET,
+                     f"{label}: one operation the MQTT front end carries"):
+            return
+        op = ops[0]
+        packet = self.MQTT_PACKET[op]
+        publish = packet == "publish"
+        topic = form.get("mqv:topic" if publish else "mqv:filter")
+        check(form.get("mqv:controlPacket") == packet and topic,
+              f"{label}: mqv:controlPacket {form.get('mqv:controlPacket')} with "
+              f"{'mqv:topic' if publish else 'mqv:filter'} {topic}")
+        if not topic:
+            return
+        check(form["href"] == f"{self.cat['mqtt']['broker_url']}/{topic}",
+              f"{label}: href {form['href']} is the broker's URL with the topic")
+        check(form.get("mqv:qos") == "1", f"{label}: mqv:qos 1 (got {form.get('mqv:qos')})")
+        if publish or op == "readproperty":
+            check(form.get("mqv:retain") is (op == "readproperty"),
+                  f"{label}: mqv:retain {op == 'readproperty'} (got {form.get('mqv:retain')})")
+        sec = self.conf[("thing", thing)]
+        names = form.get("security", self.td["security"])
+        e = self.td_expr(names)
+        cexpr = lookup(sec, "security", aff, op)
+        check(cexpr is not None and parse_expr(cexpr) == e,
+              f"{label}: TD security {expr_text(e)} is the config's ({cexpr})")
+        em = self.mqtt_prune(e)
+        if not check(em is not None, f"{label}: its security {expr_text(e)} can be presented "
+                     f"over MQTT ({expr_text(em) if em else 'nothing'})"):
+            return
+        allow = lookup(sec, "allow", aff, op)
+        cscopes = lookup(sec, "scopes", aff, op)
+        cscopes = cscopes.split() if cscopes else [f"{thing}:{DEFAULT_SCOPE[op]}"]
+        if any(x.split(":")[0] in ("bearer", "oauth2") for x in leaves(e)):
+            check(sorted(form.get("scopes", [])) == sorted(cscopes),
+                  f"{label}: form scopes {form.get('scopes')} are the config's {cscopes}")
+        ctx0 = {"allow": allow, "scopes": form.get("scopes") or cscopes}
+        # A subscription to a property topic is decided as observeproperty
+        # or readproperty (MQTT cannot tell them apart, wotgw(8) MQTT): the
+        # oracle allows it when either operation the TD offers on the
+        # affordance allows it, each with its own security, allow, scopes.
+        alts = [(em, ctx0)]
+        if kind == "properties" and packet == "subscribe":
+            tdops = set()
+            for g in aschema.get("forms", []):
+                tdops |= set(g["op"] if isinstance(g["op"], list) else [g["op"]])
+            for other in ("readproperty", "observeproperty"):
+                ox = lookup(sec, "security", aff, other)
+                if other == op or other not in tdops or not ox:
+                    continue
+                oe = self.mqtt_prune(parse_expr(ox))
+                if oe is None:
+                    continue
+                osc = lookup(sec, "scopes", aff, other)
+                alts.append((oe, {"allow": lookup(sec, "allow", aff, other),
+                                  "scopes": osc.split() if osc else
+                                  [f"{thing}:{DEFAULT_SCOPE[other]}"], "op": other}))
+        self.mqtt_forms.append(dict(thing=thing, aff=aff, op=op, topic=topic, alts=alts))
+        cs = self.cases(em, ctx0)
+        body = None
+        if op == "writeproperty":
+            body = self.sample(aschema)
+        elif op == "invokeaction" and aschema.get("input"):
+            body = self.sample(aschema["input"])
+        payload = "" if body is None else json.dumps(body)
+        # credentials the broker accepts, of a scheme the form does not take:
+        # connected, then refused like the form's own credentials that fail
+        schemes = {x.split(":")[0] for x in leaves(em)}
+        if "basic" not in schemes:
+            cs["wrong"].append([self.identities("basic")[0][0]])
+        if "cert" not in schemes:
+            cs["wrong"].append([self.identities("cert")[0][0]])
+        if not schemes & {"bearer", "oauth2"}:
+            cs["wrong"].append([self.token_item(sorted(self.issuers)[0], ctx0["scopes"])])
+        plan = [("none", [])] + [(k, b) for k in ("wrong", "forbid", "good") for b in cs[k]]
+        job_form = dict(label=label, op=op, topic=topic, packet=packet, payload=payload,
+                        ctype=form.get("contentType"), aschema=aschema, thing=thing,
+                        kind=kind, aff=aff, seen={"none": 0, "wrong": 0, "forbid": 0,
+                                                  "good": 0})
+        self.mqtt_jobforms.append(job_form)
+        for cat, bundle in plan:
+            verdict, via = self.mqtt_decide(alts, bundle)
+            connects = bool(bundle) and all(c["valid"] for c in bundle)
+            want = "refused" if not connects else "granted" if verdict == "allow" else "denied"
+            desc = ", ".join(self.describe(c) for c in bundle) or "no credentials"
+            if cat == "forbid" and want == "granted" and via:
+                cat = "good"  # allowed by the other operation of the topic
+                desc += f" (allowed by {via})"
+            meant = {"none": ("refused",), "wrong": ("refused", "denied"),
+                     "forbid": ("denied",), "good": ("granted",)}[cat]
+            if want not in meant:
+                fail(f"{label}: test design: {desc} is '{want}', meant as '{cat}'")
+                continue
+            self.mqtt_jobs.append(dict(form=job_form, cat=cat, bundle=bundle, desc=desc,
+                                       want=want))
+
+    def mqtt_decide(self, alts, bundle):
+        """-> (verdict, the other operation that allowed it or None)"""
+        rs = []
+        for e, ctx in alts:
+            r = self.decide(e, bundle, dict(ctx))
+            if r == "allow":
+                return r, ctx.get("op")
+            rs.append(r)
+        return ("forbid" if "forbid" in rs else "unauth"), None
+
+    def mqtt_exec(self, job):
+        """Runs one mosquitto client; -> (returncode, output)."""
+        f = job["form"]
+        argv = ["timeout", "10"]
+        trigger = None
+        if f["packet"] == "subscribe":
+            argv += ["mosquitto_sub"] + self.mqtt_argv(job["bundle"]) + [
+                "-t", f["topic"], "-q", "1", "-d", "-F", "MSG %t %r %x"]
+            # -W bounds the wait for the SUBACK as well (a password check
+            # under ASan with 16 clients at once takes seconds): a denied
+            # subscription ends at its SUBACK 135, a granted one at -C 1
+            argv += ["-W", "8"]
+            if job["want"] == "granted":
+                argv += ["-C", "1"]
+                if f["kind"] == "events":
+                    trigger = self.stream_trigger(f["thing"], "events", f["aff"])
+        else:
+            argv += ["mosquitto_pub"] + self.mqtt_argv(job["bundle"]) + [
+                "-t", f["topic"], "-q", "1", "-d", "-m", f["payload"]]
+            if f["payload"] and f["ctype"]:
+                argv += ["-D", "publish", "content-type", f["ctype"]]
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+        if trigger:
+            while p.poll() is None:
+                time.sleep(0.3)
+                trigger()
+        out = p.communicate()[0].decode(errors="replace")
+        return p.returncode, out
+
+    @staticmethod
+    def mqtt_parse(out):
+        r = {}
+        m = re.search(r"received CONNACK \((\d+)\)", out)
+        r["connack"] = int(m.group(1)) if m else None
+        m = re.search(r"Subscribed \(mid: \d+\): (\d+)", out)
+        r["suback"] = int(m.group(1)) if m else None
+        m = re.search(r"received PUBACK \(Mid: \d+, RC:(\d+)\)", out)
+        r["puback"] = int(m.group(1)) if m else None
+        r["msgs"] = []
+        for line in out.splitlines():
+            if line.startswith("MSG "):
+                parts = line.split(" ", 3) + [""]
+                r["msgs"].append((parts[1], bytes.fromhex(parts[3])))
+                r.setdefault("retained", []).append(parts[2] == "1")
+        r["tls_refused"] = "OpenSSL Error" in out or "alert" in out
+        return r
+
+    def mqtt_judge(self, job, rc, out):
+        f = job["form"]
+        name = f"{f['label']} [{job['desc']}]"
+        r = self.mqtt_parse(out)
+        ack = "suback" if f["packet"] == "subscribe" else "puback"
+        secrets = [c.get("password") or c.get("token") for c in job["bundle"]]
+        leaked = [x for x in secrets if x and x in out]
+        if leaked:
+            return fail(f"{name}: a secret is echoed by the client")
+        if job["want"] == "refused":
+            cert = any(c["kind"] == "cert" for c in job["bundle"])
+            if cert and r["connack"] is None:
+                # TLS 1.3: the client learns of the refused certificate after
+                # its handshake, as an alert or a closed connection
+                return check(rc != 0 and r[ack] is None and not r["msgs"],
+                             f"{name}: refused in the TLS handshake, no CONNACK (rc {rc}"
+                             f"{', TLS alert' if r['tls_refused'] else ''})")
+            return check(r["connack"] == 135 and r[ack] is None and not r["msgs"],
+                         f"{name}: CONNACK 135 (got {r['connack']}, rc {rc})")
+        if not check(r["connack"] == 0, f"{name}: CONNACK 0 (got {r['connack']}, rc {rc})"):
+            return False
+        if job["want"] == "denied":
+            return check(r[ack] == 135 and not r["msgs"],
+                         f"{name}: {ack.upper()} 135 (got {r[ack]}), nothing delivered "
+                         f"({len(r['msgs'])})")
+        if f["packet"] == "publish":
+            return check(r["puback"] in (0, 16), f"{name}: PUBACK 0/16 (got {r['puback']})")
+        if not check(r["suback"] in (0, 1), f"{name}: SUBACK granted QoS (got {r['suback']})"):
+            return False
+        if not check(len(r["msgs"]) == 1 and r["msgs"][0][0] == f["topic"],
+                     f"{name}: a message on {f['topic']} arrived "
+                     f"({[t for t, _ in r['msgs']]})"):
+            return False
+        if f["kind"] != "properties":
+            return True
+        if f["op"] == "readproperty" and not check(r["retained"][0],
+                                                   f"{name}: the value came retained"):
+            return False
+        try:
+            v = json.loads(r["msgs"][0][1])
+        except ValueError:
+            return check(False, f"{name}: the retained value is JSON ({r['msgs'][0][1][:40]!r})")
+        t = f["aschema"].get("type")
+        py = {"boolean": bool, "integer": int, "number": (int, float), "string": str,
+              "object": dict, "array": list}.get(t)
+        return check(py is None or (isinstance(v, py) and not (t != "boolean" and
+                                                               isinstance(v, bool))),
+                     f"{name}: the retained value {v!r} is a {t}")
+
+    def mqtt_run(self):
+        """Every queued case of every mqtts form, the clients in parallel."""
+        jobs = self.mqtt_jobs
+        print(f"# mqtts: {len(jobs)} client runs", flush=True)
+        with ThreadPoolExecutor(max_workers=16) as ex:
+            results = list(ex.map(self.mqtt_exec, jobs))
+        for job, (rc, out) in zip(jobs, results):
+            if self.mqtt_judge(job, rc, out):
+                job["form"]["seen"][job["cat"]] += 1
+            elif os.environ.get("CONFORMANCE_VERBOSE"):
+                print("# " + out.replace("\n", "\n# "))
+        n = sum(1 for j in jobs if j["want"] == "granted" and j["form"]["packet"] == "publish")
+        print(f"# mqtts allowed publishes: {n}", flush=True)
+        for f in self.mqtt_jobforms:
+            for cat, n in f["seen"].items():
+                check(n > 0, f"{f['label']}: covered '{cat}' ({n} case(s))")
+
+    def mqtt_wildcard(self):
+        """A principal allowed only one thing (over MQTT, by the oracle)
+        subscribes to PREFIX/#: granted, and it receives that thing's
+        messages only, each on a topic it may read."""
+        if not self.mqtt_forms:
+            return fail("no mqtts forms: no wildcard check")
+        prefix = self.mqtt_forms[0]["topic"].split("/")[0]
+        idents = self.identities("basic")[0] + self.identities("cert")[0]
+        picked = []
+        for item in idents:
+            readable = set()
+            things = set()
+            for f in self.mqtt_forms:
+                if self.mqtt_decide(f["alts"], [item])[0] == "allow":
+                    things.add(f["thing"])
+                    if self.MQTT_PACKET[f["op"]] == "subscribe":
+                        readable.add(f["topic"])
+            if len(things) == 1 and readable:
+                picked.append((item, things.pop(), readable))
+        if not check(picked, f"a principal allowed only one thing over MQTT "
+                     f"({[(i['principal'], t) for i, t, _ in picked]})"):
+            return
+        triggers = []
+        for f in self.mqtt_forms:
+            if f["op"] == "subscribeevent":
+                triggers.append(self.stream_trigger(f["thing"], "events", f["aff"]))
+        stop = threading.Event()
+
+        def fire():
+            while not stop.is_set():
+                for t in triggers:
+                    t()
+                time.sleep(0.3)
+
+        th = threading.Thread(target=fire, daemon=True)
+        th.start()
+
+        def sub(entry):
+            item = entry[0]
+            b = [item]
+            p = subprocess.run(["timeout", "10", "mosquitto_sub"] + self.mqtt_argv(b) + [
+                "-t", f"{prefix}/#", "-q", "1", "-d", "-F", "MSG %t %r %x", "-W", "4"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            return p.stdout.decode(errors="replace")
+
+        try:
+            with ThreadPoolExecutor(max_workers=len(picked)) as ex:
+                outs = list(ex.map(sub, picked))
+        finally:
+            stop.set()
+            th.join()
+        flowing = {t.split("/")[1] for out in outs for t, _ in self.mqtt_parse(out)["msgs"]}
+        check(len(flowing) > 1, f"{prefix}/#: other things' messages flowed meanwhile "
+              f"({sorted(flowing)})")
+        for (item, thing, readable), out in zip(picked, outs):
+            r = self.mqtt_parse(out)
+            who = self.describe(item)
+            topics = sorted({t for t, _ in r["msgs"]})
+            check(r["connack"] == 0 and r["suback"] in (0, 1),
+                  f"{prefix}/# by {who} (allowed only {thing}): granted (CONNACK "
+                  f"{r['connack']}, SUBACK {r['suback']})")
+            check(r["msgs"], f"{prefix}/# by {who}: messages arrived ({len(r['msgs'])})")
+            check(all(t.startswith(f"{prefix}/{thing}/") for t in topics),
+                  f"{prefix}/# by {who}: only {thing}'s messages ({topics})")
+            check(set(topics) <= readable,
+                  f"{prefix}/# by {who}: only topics it may read ({sorted(readable)})")
+
     # -- TDs
     def fetch_tds(self):
         """GET /things with every single credential; GET /things/{t} of each
@@ -786,16 +1139,33 @@ class Walk:
             for k in ("properties", "actions", "events"):
                 for aff, a in sorted(self.td.get(k, {}).items()):
                     for f in a.get("forms", []):
-                        self.walk_form(thing, k, aff, a, f)
+                        if f.get("href", "").startswith("mqtts://"):
+                            self.mqtt_form(thing, k, aff, a, f)
+                        else:
+                            self.walk_form(thing, k, aff, a, f)
             for f in self.td.get("forms", []):
-                self.walk_form(thing, None, None, {}, f)
+                if f.get("href", "").startswith("mqtts://"):
+                    self.mqtt_form(thing, None, None, {}, f)
+                else:
+                    self.walk_form(thing, None, None, {}, f)
         self.unexposed(tds)
         total = sum(COUNTS.values())
-        print(f"# forms walked: {total} {json.dumps(COUNTS, sort_keys=True)}")
+        print(f"# HTTPS forms walked: {total} {json.dumps(COUNTS, sort_keys=True)}")
         check(total == self.cat["expect_forms"],
-              f"walked {total} forms, expected {self.cat['expect_forms']}")
+              f"walked {total} HTTPS forms, expected {self.cat['expect_forms']}")
         for t, n in sorted(self.cat.get("expect_per_thing", {}).items()):
-            check(COUNTS.get(t, 0) == n, f"walked {COUNTS.get(t, 0)} forms of {t}, expected {n}")
+            check(COUNTS.get(t, 0) == n, f"walked {COUNTS.get(t, 0)} HTTPS forms of {t}, "
+                  f"expected {n}")
+        if "mqtt" in self.cat:
+            self.mqtt_run()
+            self.mqtt_wildcard()
+            total = sum(MQTT_COUNTS.values())
+            print(f"# mqtts forms walked: {total} {json.dumps(MQTT_COUNTS, sort_keys=True)}")
+            check(total == self.cat["expect_mqtts_forms"],
+                  f"walked {total} mqtts forms, expected {self.cat['expect_mqtts_forms']}")
+            for t, n in sorted(self.cat.get("expect_mqtts_per_thing", {}).items()):
+                check(MQTT_COUNTS.get(t, 0) == n, f"walked {MQTT_COUNTS.get(t, 0)} mqtts forms "
+                      f"of {t}, expected {n}")
 
 
 def main():
