@@ -153,6 +153,35 @@ gw_tls_up() {
     curl -sS -o /dev/null --max-time 2 --cacert "$PKI/ca.crt" "$GW_URL/.well-known/wot" 2>/dev/null
 }
 
+# gw_oauth_interactive: the setup of the interactive OAuth tests: a public
+# code-flow client "app" (redirect URI $RURI, lamp:read lamp:write) and a
+# device client "tv" (lamp:read) in $T/clients, [oauth] for the group
+# "home" with short device codes, the lamp behind oauth2:local, and the
+# daemon started.
+gw_oauth_interactive() {
+    "$PASSWD" -q -f "$T/clients" client-add app --public --grants authorization_code,refresh_token \
+        --scopes 'lamp:read,lamp:write' --redirect-uri "$RURI" >/dev/null || return 1
+    "$PASSWD" -q -f "$T/clients" client-add tv --public --grants device_code,refresh_token \
+        --scopes 'lamp:read' >/dev/null || return 1
+    {
+        gw_conf
+        cat <<EOF
+[oauth]
+enabled = yes
+clients = clients
+resource_owners = group:home
+access_token_lifetime = 5m
+device_code_lifetime = 1m
+device_poll_interval = 2s
+
+[thing lamp]
+td = lamp.td.json
+security = oauth2:local
+EOF
+    } >"$T/wotgw.conf"
+    gw_start "$T/wotgw.conf" || { cat "$GW_LOG" >&2; return 1; }
+}
+
 # gw_start CONF: checks it (wotgw -t), starts the daemon and waits for it
 gw_start() {
     GW_CONF=$1

@@ -41,28 +41,7 @@ ALICE_PW='Alice-Browser-Pass-1'
 gw_user alice "$ALICE_PW" home >/dev/null
 # the app's redirect URI: flows.mjs serves it (http on loopback, RFC 8252)
 RURI=http://127.0.0.1:$(free_port)/cb
-"$PASSWD" -q -f "$T/clients" client-add app --public --grants authorization_code,refresh_token \
-    --scopes 'lamp:read,lamp:write' --redirect-uri "$RURI" >/dev/null ||
-    { fail "client-add app"; finish; }
-"$PASSWD" -q -f "$T/clients" client-add tv --public --grants device_code,refresh_token \
-    --scopes 'lamp:read' >/dev/null || { fail "client-add tv"; finish; }
-{
-    gw_conf
-    cat <<EOF
-[oauth]
-enabled = yes
-clients = clients
-resource_owners = group:home
-access_token_lifetime = 5m
-device_code_lifetime = 1m
-device_poll_interval = 2s
-
-[thing lamp]
-td = lamp.td.json
-security = oauth2:local
-EOF
-} > "$T/wotgw.conf"
-gw_start "$T/wotgw.conf" || { fail "daemon starts"; cat "$GW_LOG"; finish; }
+gw_oauth_interactive || { fail "the OAuth test setup (clients app and tv, [oauth], the daemon)"; finish; }
 
 # the one certificate Chromium accepts: the gateway's, which chains to the test CA
 CERT=$PKI/${GW_CERT:-server-ec}.crt
