@@ -206,11 +206,6 @@ static void cmd_answer(struct cmd *c, const struct proxy_result *res)
     m->answered++;
     if (c->kind == MQTT_TOPIC_PROPERTY_SET && res->status >= 200 && res->status < 300)
         feed_poll_soon(m, c->thing, c->name);
-    if (res->status >= 300)
-        log_msg(LOG_INFO, "mqtt: %s %s/%s from %s: %d %s",
-                c->kind == MQTT_TOPIC_ACTION ? "invokeaction" : "writeproperty",
-                c->thing ? c->thing : "?", c->name ? c->name : "?", c->principal, res->status,
-                res->detail ? res->detail : "");
     if (!c->resp_topic)
         return;
     if (res->from_device || (res->body && res->body_len)) {
@@ -223,6 +218,28 @@ static void cmd_answer(struct cmd *c, const struct proxy_result *res)
     publish(m, c->resp_topic, body ? body : "", body ? n : 0, false,
             body ? "application/problem+json" : NULL, c->corr, c->corr_len, res->status);
     free(body);
+}
+
+/* A command the front end refuses before the proxy (too large, too many,
+ * out of memory): answered, and logged like every interaction. */
+static void cmd_refuse(struct cmd *c, int status, const char *detail)
+{
+    struct proxy_result res = {.status = status, .detail = detail};
+    struct log_interaction li = {
+            .thing = c->thing,
+            .affordance = c->name,
+            .op = c->kind == MQTT_TOPIC_ACTION ? "invokeaction" : "writeproperty",
+            .protocol = "mqtts",
+            .principal = c->principal,
+            .peer = "broker",
+            .decision = "deny",
+            .reason = detail,
+            .status = status,
+    };
+    log_interaction(LOG_NOTICE, &li);
+    c->m->gw->counters.requests++;
+    cmd_answer(c, &res);
+    cmd_free(c);
 }
 
 static void cmd_done(void *ud, const struct proxy_result *res)
@@ -361,26 +378,16 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
         m->cmds->prev = c;
     m->cmds = c;
     m->n_cmds++;
-    struct proxy_result res = {0};
     if (!ok) {
-        res.status = 500;
-        res.detail = "out of memory";
-        cmd_answer(c, &res);
-        cmd_free(c);
+        cmd_refuse(c, 500, "out of memory");
         return;
     }
     if (c->len > m->gw->state->conf->limits.max_body_size) {
-        res.status = 413;
-        res.detail = "the payload is larger than max_body_size";
-        cmd_answer(c, &res);
-        cmd_free(c);
+        cmd_refuse(c, 413, "the payload is larger than max_body_size");
         return;
     }
     if (m->n_cmds > MQTT_MAX_INFLIGHT_CMDS) {
-        res.status = 503;
-        res.detail = "too many commands in progress";
-        cmd_answer(c, &res);
-        cmd_free(c);
+        cmd_refuse(c, 503, "too many commands in progress");
         return;
     }
     c->seq = ++m->seq;

@@ -184,6 +184,8 @@ check "a payload over max_body_size (64K): wotgw-status 413 with a problem body"
     grep -q 'wotgw-status:413|.*"status": *413' <<<"$out"
 pub "${ALICE[@]}" -t wot/faulty/properties/blob/set -m "$big" -q 1 >/dev/null
 sleep 0.5
+check "... logged as a refused interaction (STATUS=413)" \
+    grep -q 'THING=faulty AFFORDANCE=blob OP=writeproperty PROTOCOL=mqtts PRINCIPAL=alice PEER=broker DECISION=deny .*STATUS=413' "$GW_LOG"
 check "... and the device is not called (blob unchanged)" bash -c \
     'curl -sS --max-time 2 "$1" | cmp -s - "$2"' _ "$DEV_URL/faulty/properties/blob" "$T/blob.in"
 out=$(pub "${ALICE[@]}" -t 'wot/lamp/properties/on/set/extra' -m true -q 1 -d)
