@@ -21,11 +21,10 @@
  *             where the device TD has an observeproperty form (and read
  *             every poll_interval all the same, for missed notifications),
  *             else read every poll_interval of the thing (and right after
- *             a write through wotgw). Only changed values are published. The last value is published again after each
- *             reconnect.
- *  events     every event offered over MQTT whose device TD has a
- *             subscribeevent form is subscribed to and each notification
- *             published (QoS 1, not retained) to PREFIX/{thing}/events/{e}.
+ *             a write through wotgw). Only changed values are published. The last value is
+ * published again after each reconnect. events     every event offered over MQTT whose device TD
+ * has a subscribeevent form is subscribed to and each notification published (QoS 1, not retained)
+ * to PREFIX/{thing}/events/{e}.
  *
  * The session is persistent (clean start off, session expiry
  * MQTT_SESSION_EXPIRY_S): commands published with QoS 1 while wotgw is
