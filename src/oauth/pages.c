@@ -38,6 +38,9 @@ static const char page_css[] =
         "code,.client{font-family:ui-monospace,monospace;font-weight:700}"
         ".err{background:#fee2e2;color:#991b1b;padding:.6rem;border-radius:.4rem}"
         ".muted{color:#6b7280;font-size:.9rem}"
+        "input.code{text-transform:uppercase;letter-spacing:.12em;"
+        "font-family:ui-monospace,monospace}"
+        "@media (max-width:30rem){main{margin:.75rem}}"
         ".code{font:700 1.6rem ui-monospace,monospace;letter-spacing:.15rem;text-align:center}";
 
 static void page_begin(struct sbuf *b, const char *title)
@@ -388,8 +391,8 @@ static int backoff_page(struct as_response *rs, int64_t wait)
 /* The login form. req: a pending code request (or NULL); device: the
  * device flow, with an optional user code to carry. */
 static int login_page(struct as *as, const struct as_session *s, const struct as_pending *p,
-                      bool device, const char *user_code, const char *error, int status,
-                      struct as_response *rs)
+                      bool device, const char *user_code, const char *username, const char *error,
+                      int status, struct as_response *rs)
 {
     struct sbuf b = {0};
     page_begin(&b, "Sign in");
@@ -413,10 +416,12 @@ static int login_page(struct as *as, const struct as_session *s, const struct as
         hidden(&b, "flow", "device");
     if (device && user_code)
         hidden(&b, "user_code", user_code);
+    /* after a failed attempt the user name stays (never the password) */
     sb_puts(&b, "<label for=\"username\">User name</label>"
                 "<input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" "
-                "autocapitalize=\"none\" spellcheck=\"false\" required maxlength=\"64\">"
-                "<label for=\"password\">Password</label>"
+                "autocapitalize=\"none\" spellcheck=\"false\" required maxlength=\"64\" value=\"");
+    sb_html(&b, username && strlen(username) <= 64 ? username : "");
+    sb_puts(&b, "\"><label for=\"password\">Password</label>"
                 "<input type=\"password\" id=\"password\" name=\"password\" "
                 "autocomplete=\"current-password\" required maxlength=\"1024\">"
                 "<button type=\"submit\">Sign in</button></form>");
@@ -639,7 +644,7 @@ int as_authorize(struct as *as, const struct as_request *rq, struct as_response 
     if (s->user[0] && as_owner_allowed(as, s->user))
         r = consent_page(as, s, p, rs);
     else
-        r = login_page(as, s, p, false, NULL, NULL, 200, rs);
+        r = login_page(as, s, p, false, NULL, NULL, NULL, 200, rs);
 out:
     free(scope);
     form_free(&q);
@@ -668,7 +673,8 @@ int as_login(struct as *as, const struct as_request *rq, const struct form *f,
     if (!p && !device)
         return as_error_page(rs, 400, "Request expired", "The authorization request has expired.");
     if (!user || !pw)
-        return login_page(as, s, p, device, uc, "Enter your user name and password.", 200, rs);
+        return login_page(as, s, p, device, uc, user, "Enter your user name and password.", 200,
+                          rs);
     peer_key(rq->peer, pk, sizeof(pk));
     struct as_throttle *tp = thr_get(as->peer_thr, &as->n_peer_thr, pk, rq->now, false);
     struct as_throttle *tu = strlen(user) <= USERS_MAX_NAME
@@ -691,7 +697,7 @@ int as_login(struct as *as, const struct as_request *rq, const struct form *f,
         thr_fail(as->peer_thr, &as->n_peer_thr, pk, rq->now);
         if (strlen(user) <= USERS_MAX_NAME)
             thr_fail(as->user_thr, &as->n_user_thr, user, rq->now);
-        return login_page(as, s, p, device, uc, "Wrong user name or password.", 200, rs);
+        return login_page(as, s, p, device, uc, user, "Wrong user name or password.", 200, rs);
     }
     thr_reset(as->peer_thr, &as->n_peer_thr, pk);
     thr_reset(as->user_thr, &as->n_user_thr, user);
@@ -736,7 +742,7 @@ int as_consent_page(struct as *as, const struct as_request *rq, struct as_respon
     if (!s || !p)
         r = as_error_page(rs, 400, "Request expired", "The authorization request has expired.");
     else if (!s->user[0] || !as_owner_allowed(as, s->user))
-        r = login_page(as, s, p, p->kind == PEND_DEVICE, NULL, NULL, 200, rs);
+        r = login_page(as, s, p, p->kind == PEND_DEVICE, NULL, NULL, NULL, 200, rs);
     else
         r = consent_page(as, s, p, rs);
     form_free(&q);
@@ -784,7 +790,7 @@ int as_consent(struct as *as, const struct as_request *rq, const struct form *f,
     if (!p)
         return as_error_page(rs, 400, "Request expired", "The authorization request has expired.");
     if (!s->user[0] || !as_owner_allowed(as, s->user))
-        return login_page(as, s, p, p->kind == PEND_DEVICE, NULL, NULL, 200, rs);
+        return login_page(as, s, p, p->kind == PEND_DEVICE, NULL, NULL, NULL, 200, rs);
     const char *dec = form_get(f, "decision");
     bool approve = dec && !strcmp(dec, "approve");
     if (!dec || (!approve && strcmp(dec, "deny")))
@@ -863,7 +869,7 @@ int as_device_page(struct as *as, const struct as_request *rq, struct as_respons
         return r;
     }
     if (!s->user[0] || !as_owner_allowed(as, s->user))
-        r = login_page(as, s, NULL, true, shown[0] ? shown : NULL, NULL, 200, rs);
+        r = login_page(as, s, NULL, true, shown[0] ? shown : NULL, NULL, NULL, 200, rs);
     else
         r = device_entry_page(s, shown, NULL, 200, rs);
     form_free(&q);
@@ -882,7 +888,7 @@ int as_device_submit(struct as *as, const struct as_request *rq, const struct fo
         return as_error_page(rs, 403, "Invalid form",
                              "The form is stale or was not sent by this site.");
     if (!s->user[0] || !as_owner_allowed(as, s->user))
-        return login_page(as, s, NULL, true, NULL, NULL, 200, rs);
+        return login_page(as, s, NULL, true, NULL, NULL, NULL, 200, rs);
     peer_key(rq->peer, pk, sizeof(pk));
     int64_t w = thr_wait(thr_get(as->peer_thr, &as->n_peer_thr, pk, rq->now, false),
                          AS_PEER_FREE_FAILS, AS_PEER_MAX_DELAY, rq->now);

@@ -280,6 +280,7 @@ async function failedLogin(browser) {
     "failed login: ... and the login form again");
   check(new URL(page.url()).origin === GW, "failed login: ... no redirect to the app");
   check((await page.locator("#password").inputValue()) === "", "failed login: ... the password field is empty");
+  check((await page.locator("#username").inputValue()) === "alice", "failed login: ... the user name is kept");
   await shot(page, "login-failed");
   await ctx.close();
 }
