@@ -29,6 +29,19 @@ the certificate listener):
   allowed                                -> SUBACK granted QoS and the
                                             retained value / an event;
                                             PUBACK 0 or 16
+The coaps forms (the CoAPS front end, when the catalog has "coaps") are
+walked with coap-client-gnutls (several in parallel), the credentials cut
+to what a DTLS handshake carries (a PSK identity and key, or a client
+certificate):
+  no credentials, wrong PSK key,
+    unknown PSK identity, foreign CA     -> the handshake fails, no answer
+  valid, of a scheme the form does not
+    take                                 -> 4.01
+  valid but not allowed                  -> 4.03
+  allowed                                -> 2.05 with the value (GET),
+                                            2.04 (PUT), 2.04/2.05 (POST)
+HTTPS cannot carry a PSK: psk parts of a form's security are left out of
+its HTTPS cases (and challenges).
 A subscription to a property topic is observeproperty or readproperty
 (wotgw(8), MQTT), so the oracle allows it when either allows it. Then a
 principal allowed only one thing subscribes to PREFIX/# and must receive
@@ -53,6 +66,7 @@ import re
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 import sys
@@ -63,6 +77,7 @@ import urllib.request
 FAILS = 0
 COUNTS = {}
 MQTT_COUNTS = {}
+COAPS_COUNTS = {}
 NOPROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -369,6 +384,8 @@ class Walk:
         self.mqtt_forms = []     # mqtts forms walked (for the wildcard check)
         self.mqtt_jobforms = []  # their case bookkeeping
         self.mqtt_jobs = []      # one mosquitto client run per case
+        self.coaps_jobforms = []  # coaps forms walked, their case bookkeeping
+        self.coaps_jobs = []      # one coap-client run per case
 
     # -- credentials catalog
     def identities(self, scheme):
@@ -387,6 +404,13 @@ class Walk:
             items = [dict(kind="cert", valid=True, **x) for x in c["cert"]]
             wrong = [dict(kind="cert", valid=False, why="certificate of another CA",
                           **c["rogue_cert"])]
+        elif scheme == "psk":
+            items = [dict(kind="psk", valid=True, principal=k["identity"], **k) for k in c["psk"]]
+            a = c["psk"][0]
+            wrong = [dict(kind="psk", valid=False, identity=a["identity"],
+                          key=a["key"][::-1] + "x", why="wrong key"),
+                     dict(kind="psk", valid=False, identity="eve", key=a["key"],
+                          why="unknown identity")]
         else:
             raise ValueError(scheme)
         return items, wrong
@@ -593,14 +617,18 @@ class Walk:
             check(sorted(form.get("scopes", [])) == sorted(cscopes),
                   f"{label}: form scopes {form.get('scopes')} are the config's {cscopes}")
         ctx0 = {"allow": allow, "scopes": form.get("scopes") or cscopes}
-        cs = self.cases(e, ctx0)
+        eh = self.prune(e, self.HTTPS_SCHEMES, self.HTTPS_SCHEMES)
+        if not check(eh is not None, f"{label}: its security {expr_text(e)} can be presented "
+                     f"over HTTPS"):
+            return
+        cs = self.cases(eh, ctx0)
         body = None
         if "writeproperty" in ops:
             body = self.sample(aschema)
         elif "invokeaction" in ops and aschema.get("input"):
             body = self.sample(aschema["input"])
         ctype = form.get("contentType", "application/json")
-        want_ch = {CHALLENGE_NAME[x.split(":")[0]] for x in leaves(e)}
+        want_ch = {CHALLENGE_NAME[x.split(":")[0]] for x in leaves(eh)}
         trigger = self.stream_trigger(thing, kind, aff) if sse else None
 
         seen = {"none": 0, "wrong": 0, "forbid": 0, "good": 0}
@@ -636,6 +664,8 @@ class Walk:
             return f"apikey {c.get('name', '?')}" + ("" if c["valid"] else f" ({c['why']})")
         if c["kind"] == "cert":
             return f"cert {os.path.basename(c['crt'])}"
+        if c["kind"] == "psk":
+            return f"psk {c['identity']}" + ("" if c["valid"] else f" ({c['why']})")
         return f"token {c['issuer']} [{' '.join(c['scopes'])}] ({c['why']})"
 
     def check_answer(self, label, desc, cat, st, hd, rb, bundle, ctx, want_ch, sse, trigger,
@@ -710,6 +740,206 @@ class Walk:
         return check(ctype.startswith("application/problem+json") and isinstance(p, dict)
                      and p.get("status") == st,
                      f"{name}: RFC 9457 problem body with status {st}")
+
+    HTTPS_SCHEMES = ("basic", "bearer", "oauth2", "apikey", "cert", "nosec")
+
+    @staticmethod
+    def prune(e, schemes, exclusive=()):
+        """The part of a security expression a front end can present:
+        leaves of schemes; an allOf may hold one leaf only of those not in
+        exclusive. None when nothing is left."""
+        if isinstance(e, str):
+            return e if e.split(":")[0] in schemes else None
+        subs = [Walk.prune(x, schemes, exclusive) for x in e[1]]
+        if e[0] == "oneOf":
+            subs = [x for x in subs if x is not None]
+            return norm("oneOf", subs) if subs else None
+        if any(x is None for x in subs):
+            return None
+        if sum(1 for x in leaves(e) if x.split(":")[0] not in exclusive) > 1:
+            return None
+        return norm("allOf", subs)
+
+    # -- CoAPS front end (the coaps forms)
+    COAPS_METHOD = {"readproperty": "GET", "writeproperty": "PUT", "invokeaction": "POST",
+                    "readallproperties": "GET"}
+
+    def coaps_form(self, thing, kind, aff, aschema, form):
+        """Static checks of one coaps form and its cases, queued for coaps_run."""
+        op = form["op"]
+        ops = op if isinstance(op, list) else [op]
+        label = f"coaps {thing}/{aff or '(thing)'} {'/'.join(ops)}"
+        COAPS_COUNTS[thing] = COAPS_COUNTS.get(thing, 0) + 1
+        if not check(len(ops) == 1 and ops[0] in self.COAPS_METHOD,
+                     f"{label}: one operation the CoAPS front end carries"):
+            return
+        op = ops[0]
+        method = self.COAPS_METHOD[op]
+        coll = {"properties": "properties", "actions": "actions", None: "properties"}[kind]
+        want_href = (f"{self.cat['coaps']['url']}/things/{thing}/{coll}" +
+                     (f"/{urllib.parse.quote(aff, safe='')}" if aff else ""))
+        check(form["href"] == want_href, f"{label}: href {form['href']} is {want_href}")
+        check(form.get("cov:method") == method,
+              f"{label}: cov:method {method} (got {form.get('cov:method')})")
+        sec = self.conf[("thing", thing)]
+        names = form.get("security", self.td["security"])
+        e = self.td_expr(names)
+        cexpr = lookup(sec, "security", aff, op)
+        check(cexpr is not None and parse_expr(cexpr) == e,
+              f"{label}: TD security {expr_text(e)} is the config's ({cexpr})")
+        # one handshake: a PSK or a certificate, never both
+        ec = self.prune(e, ("psk", "cert", "nosec"), ("nosec",))
+        if not check(ec is not None, f"{label}: its security {expr_text(e)} can be presented "
+                     f"over CoAPS ({expr_text(ec) if ec else 'nothing'})"):
+            return
+        allow = lookup(sec, "allow", aff, op)
+        cscopes = lookup(sec, "scopes", aff, op)
+        cscopes = cscopes.split() if cscopes else [f"{thing}:{DEFAULT_SCOPE[op]}"]
+        ctx0 = {"allow": allow, "scopes": form.get("scopes") or cscopes}
+        cs = self.cases(ec, ctx0)
+        # valid credentials of a DTLS scheme the form does not take: the
+        # handshake succeeds, the request gets 4.01
+        schemes = {x.split(":")[0] for x in leaves(ec)}
+        if "psk" not in schemes:
+            cs["wrong"].append([self.identities("psk")[0][0]])
+        if "cert" not in schemes:
+            cs["wrong"].append([self.identities("cert")[0][0]])
+        body = None
+        if op == "writeproperty":
+            body = self.sample(aschema)
+        elif op == "invokeaction" and aschema.get("input"):
+            body = self.sample(aschema["input"])
+        jf = dict(label=label, op=op, method=method, href=form["href"], aschema=aschema,
+                  thing=thing, aff=aff,
+                  payload=None if body is None else json.dumps(body),
+                  seen={"none": 0, "wrong": 0, "forbid": 0, "good": 0})
+        self.coaps_jobforms.append(jf)
+        plan = [("none", [])] + [(k, b) for k in ("wrong", "forbid", "good") for b in cs[k]]
+        for cat, bundle in plan:
+            desc = ", ".join(self.describe(c) for c in bundle) or "no credentials"
+            if not bundle or not all(c["valid"] for c in bundle):
+                want = "handshake"
+            else:
+                want = {"unauth": "4.01", "forbid": "4.03",
+                        "allow": "2.0x"}[self.decide(e, bundle, dict(ctx0))]
+            meant = {"none": ("handshake",), "wrong": ("handshake", "4.01"),
+                     "forbid": ("4.03",), "good": ("2.0x",)}[cat]
+            if want not in meant:
+                fail(f"{label}: test design: {desc} is '{want}', meant as '{cat}'")
+                continue
+            self.coaps_jobs.append(dict(form=jf, cat=cat, bundle=bundle, desc=desc, want=want))
+
+    def device_value(self, f):
+        """The property's bytes straight from the device (None on error)."""
+        url = urllib.parse.urljoin(self.device_td(f["thing"])["base"], f"properties/{f['aff']}")
+        try:
+            return NOPROXY.open(url, timeout=5).read().decode(errors="replace")
+        except OSError:
+            return None
+
+    def coaps_exec(self, job):
+        """Runs one coap-client; -> (returncode, PDU log (-v 7), payload)."""
+        f = job["form"]
+        fd, path = tempfile.mkstemp(prefix="coaps-", suffix=".out")
+        os.close(fd)
+        os.unlink(path)  # coap-client creates it when a payload arrives
+        argv = ["timeout", "20", "coap-client-gnutls", "-B", "5", "-v", "7", "-o", path,
+                "-m", f["method"]]
+        for c in job["bundle"]:
+            if c["kind"] == "psk":
+                argv += ["-u", c["identity"], "-k", c["key"]]
+            elif c["kind"] == "cert":
+                argv += ["-c", c["crt"], "-j", c["key"], "-C", self.cat["ca"]]
+        if f["payload"] is not None:
+            argv += ["-t", "50", "-e", f["payload"]]
+        argv.append(f["href"])
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL)
+        payload = ""
+        if os.path.exists(path):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                payload = fh.read()
+            os.unlink(path)
+        return p.returncode, p.stdout.decode(errors="replace"), payload
+
+    @staticmethod
+    def coaps_code(log):
+        """The response code 'x.yy' of the last response PDU logged, or None."""
+        code = None
+        for line in log.splitlines():
+            m = re.match(r"^v:1 t:\S+ c:(\d\.\d\d) ", line)
+            if m and not m.group(1).startswith("0."):
+                code = m.group(1)
+        return code
+
+    def coaps_judge(self, job, rc, out, payload):
+        f = job["form"]
+        name = f"{f['label']} [{job['desc']}]"
+        code = self.coaps_code(out)
+        secrets = [c.get("key") for c in job["bundle"] if c["kind"] == "psk"]
+        if any(x and (x in payload) for x in secrets):
+            return fail(f"{name}: a secret is echoed")
+        want = job["want"]
+        if want == "handshake":
+            return check(code is None, f"{name}: the DTLS handshake fails, no answer "
+                         f"(got {code}, rc {rc})")
+        if want in ("4.01", "4.03"):
+            return check(code == want, f"{name}: {want} (got {code}, rc {rc})")
+        ok_codes = {"GET": ("2.05",), "PUT": ("2.04",), "POST": ("2.04", "2.05")}[f["method"]]
+        if not check(code in ok_codes, f"{name}: {'/'.join(ok_codes)} (got {code}, rc {rc} "
+                     f"{payload[:80]!r})"):
+            return False
+        if f["op"] == "readproperty":
+            dev = job.get("device")
+            if not check(dev is not None and payload in dev,
+                         f"{name}: the device's payload byte for byte ({payload!r}, the "
+                         f"device: {dev})"):
+                return False
+            try:
+                v = json.loads(payload)
+            except ValueError:
+                return check(False, f"{name}: a JSON value ({payload[:40]!r})")
+            t = f["aschema"].get("type")
+            py = {"boolean": bool, "integer": int, "number": (int, float), "string": str,
+                  "object": dict, "array": list}.get(t)
+            return check(py is None or (isinstance(v, py) and not (t != "boolean" and
+                                                                   isinstance(v, bool))),
+                         f"{name}: the device's value {v!r} is a {t}")
+        if f["op"] == "readallproperties":
+            try:
+                v = json.loads(payload)
+                return check(isinstance(v, dict) and v,
+                             f"{name}: the device's properties as a JSON object "
+                             f"({sorted(v) if isinstance(v, dict) else v!r})")
+            except ValueError:
+                return check(False, f"{name}: a JSON object ({payload[:40]!r})")
+        return True
+
+    def coaps_run(self):
+        jobs = self.coaps_jobs
+        print(f"# coaps: {len(jobs)} client runs", flush=True)
+        # allowed reads last, with no write under way: the payload must be
+        # the device's own bytes, read directly before and after
+        reads = [j for j in jobs if j["want"] == "2.0x" and j["form"]["op"] == "readproperty"]
+        rest = [j for j in jobs if j not in reads]
+        with ThreadPoolExecutor(max_workers=16) as ex:
+            results = list(ex.map(self.coaps_exec, rest))
+            for j in reads:
+                j["device"] = [self.device_value(j["form"])]
+            results += list(ex.map(self.coaps_exec, reads))
+            for j in reads:
+                j["device"].append(self.device_value(j["form"]))
+        jobs = rest + reads
+        for job, (rc, out, payload) in zip(jobs, results):
+            if self.coaps_judge(job, rc, out, payload):
+                job["form"]["seen"][job["cat"]] += 1
+            elif os.environ.get("CONFORMANCE_VERBOSE"):
+                print("# " + out.replace("\n", "\n# "))
+        n = sum(1 for j in jobs if j["want"] == "2.0x" and j["form"]["method"] != "GET")
+        print(f"# coaps allowed writes and invocations: {n}", flush=True)
+        for f in self.coaps_jobforms:
+            for cat, n in f["seen"].items():
+                check(n > 0, f"{f['label']}: covered '{cat}' ({n} case(s))")
 
     # -- MQTT front end (the mqtts forms)
     MQTT_SCHEMES = ("basic", "bearer", "oauth2", "cert")
@@ -1141,11 +1371,15 @@ class Walk:
                     for f in a.get("forms", []):
                         if f.get("href", "").startswith("mqtts://"):
                             self.mqtt_form(thing, k, aff, a, f)
+                        elif f.get("href", "").startswith("coaps://"):
+                            self.coaps_form(thing, k, aff, a, f)
                         else:
                             self.walk_form(thing, k, aff, a, f)
             for f in self.td.get("forms", []):
                 if f.get("href", "").startswith("mqtts://"):
                     self.mqtt_form(thing, None, None, {}, f)
+                elif f.get("href", "").startswith("coaps://"):
+                    self.coaps_form(thing, None, None, {}, f)
                 else:
                     self.walk_form(thing, None, None, {}, f)
         self.unexposed(tds)
@@ -1166,6 +1400,15 @@ class Walk:
             for t, n in sorted(self.cat.get("expect_mqtts_per_thing", {}).items()):
                 check(MQTT_COUNTS.get(t, 0) == n, f"walked {MQTT_COUNTS.get(t, 0)} mqtts forms "
                       f"of {t}, expected {n}")
+        if "coaps" in self.cat:
+            self.coaps_run()
+            total = sum(COAPS_COUNTS.values())
+            print(f"# coaps forms walked: {total} {json.dumps(COAPS_COUNTS, sort_keys=True)}")
+            check(total == self.cat["expect_coaps_forms"],
+                  f"walked {total} coaps forms, expected {self.cat['expect_coaps_forms']}")
+            for t, n in sorted(self.cat.get("expect_coaps_per_thing", {}).items()):
+                check(COAPS_COUNTS.get(t, 0) == n, f"walked {COAPS_COUNTS.get(t, 0)} coaps "
+                      f"forms of {t}, expected {n}")
 
 
 def main():

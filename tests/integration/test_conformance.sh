@@ -21,6 +21,12 @@
 # thing subscribes to wot/# and receives only that thing's messages; the
 # form terms (mqv:*, href, security, scopes) and counts are checked, and
 # forms MQTT cannot present (apikey, apikey & cert) are absent.
+# The CoAPS front end too: with [coaps] the TDs carry coaps:// forms for
+# the security a DTLS handshake can present (psk, cert); every one is
+# walked with coap-client-gnutls: no credentials, a wrong PSK key, an
+# unknown PSK identity or a foreign CA fail the handshake; valid
+# credentials of a scheme the form does not take get 4.01, not allowed
+# 4.03, allowed 2.05 with the value / 2.04.
 source tests/integration/lib.sh "$@"
 source tests/integration/gwenv.sh
 
@@ -47,11 +53,22 @@ gw_issuer other ed25519
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/issuers/idp-rogue.pem" 2>/dev/null
 openssl genpkey -algorithm ED25519 -out "$T/issuers/other-rogue.pem" 2>/dev/null
 openssl rand -base64 32 >"$T/mqtt-secret"
+# CoAPS pre-shared keys: alice (family) and bob (guests) are also users,
+# sensor is a PSK identity only
+: >"$T/psk"
+chmod 600 "$T/psk"
+PSK_ALICE=$("$PASSWD" -q -f "$T/psk" psk-add alice)
+PSK_BOB=$("$PASSWD" -q -f "$T/psk" psk-add bob)
+PSK_SENSOR=$("$PASSWD" -q -f "$T/psk" psk-add sensor)
+CP=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 # ---- policy ---------------------------------------------------------------------------
 {
-    gw_conf
+    gw_conf | sed '/^cert_identities = /a psk = psk'
     cat <<EOF
+[coaps]
+listen = 127.0.0.1:$CP
+
 [mqtt]
 broker_url = mqtts://localhost:$P_TLS
 broker = 127.0.0.1:$P_LOCAL
@@ -64,18 +81,20 @@ td = lamp.td.json
 security = basic | bearer:idp
 allow = group:family
 allow.readproperty = group:family group:guests
-security.toggle = bearer:idp
 scopes.toggle = lamp:switch
 security.overheated = basic | bearer:idp | cert
 allow.overheated = group:family user:maintenance
-security.readallproperties = basic | bearer:idp
+security.readproperty = basic | bearer:idp | psk
+security.readallproperties = basic | bearer:idp | psk
+security.on.writeproperty = basic | bearer:idp | psk
+security.toggle = bearer:idp | psk
 security.brightness.writeproperty = apikey & cert
 allow.brightness.writeproperty = user:panel user:dashboard
 
 [thing thermometer]
 td = thermometer.td.json
-security = apikey | cert
-allow = user:heating-controller user:dashboard
+security = apikey | cert | psk
+allow = user:heating-controller user:dashboard user:sensor
 security.unit = oauth2:other
 security.readallproperties = apikey | cert
 
@@ -104,11 +123,20 @@ EOF
 #   thermometer: temperature r/observe, unit r (apikey|cert: cert;
 #                oauth2:other)                                   = 3
 #   hall: on r/w, brightness r                                   = 3
+# coaps forms (readproperty, writeproperty, invokeaction and
+# readallproperties only; where the security has a psk or cert part):
+#   lamp: on r/w, brightness r (basic|bearer:idp|psk),
+#         toggle (bearer:idp|psk),
+#         readallproperties (basic|bearer:idp|psk)               = 5
+#   thermometer: temperature r (apikey|cert|psk),
+#                readallproperties (apikey|cert)                 = 2
+#   hall: none (bearer, basic, apikey)                           = 0
 jq -n \
     --arg root "$ROOT" --arg gw "$GW_URL" --arg ca "$PKI/ca.crt" --arg conf "$T/wotgw.conf" \
     --arg aud "$GW_AUD" --arg dev "$DEV_URL" --arg T "$T" \
     --arg pa "$PW_ALICE" --arg pb "$PW_BOB" --arg pm "$PW_MALLORY" \
     --arg kh "$K_HEAT" --arg kp "$K_PANEL" --arg ki "$K_INTRUDER" \
+    --arg psa "$PSK_ALICE" --arg psb "$PSK_BOB" --arg pss "$PSK_SENSOR" --argjson cp "$CP" \
     --argjson ptls "$P_TLS" --argjson pcert "$P_CERT" '
 {
   root: $root, gateway: $gw, ca: $ca, config: $conf, audience: $aud, device: $dev,
@@ -117,6 +145,13 @@ jq -n \
   expect_per_thing: {lamp: 9, thermometer: 4, hall: 4},
   expect_mqtts_forms: 13,
   expect_mqtts_per_thing: {lamp: 7, thermometer: 3, hall: 3},
+  expect_coaps_forms: 7,
+  expect_coaps_per_thing: {lamp: 5, thermometer: 2, hall: 0},
+  coaps: {url: "coaps://127.0.0.1:\($cp)"},
+  psk: [
+    {identity: "alice", key: $psa, groups: ["family"]},
+    {identity: "bob", key: $psb, groups: ["guests"]},
+    {identity: "sensor", key: $pss, groups: []}],
   mqtt: {host: "127.0.0.1", port: $ptls, cert_port: $pcert, broker_url: "mqtts://localhost:\($ptls)"},
   nobody: "mallory", authenticated: "alice",
   unexposed: ["hall:brightness:writeproperty", "hall:on:observeproperty",
@@ -163,6 +198,9 @@ echo "# conformance.py: $n_ok checks passed"
 check "conformance walk: every form gives 401/401/403/success as its TD says" [ $rc -eq 0 ]
 check "conformance walk ran at least 900 checks ($n_ok)" [ "$n_ok" -ge 900 ]
 check "the walk covered the mqtts forms" grep -q '^# mqtts forms walked: ' "$T/conformance.out"
+check "the walk covered the coaps forms" grep -q '^# coaps forms walked: ' "$T/conformance.out"
+check "CoAPS decisions are logged with PROTOCOL=coaps and the PSK identity or certificate user" \
+    bash -c 'grep -q "PROTOCOL=coaps PRINCIPAL=alice" "$1" && grep -q "PROTOCOL=coaps PRINCIPAL=dashboard" "$1"' _ "$GW_LOG"
 
 n_pub=$(sed -n 's/^# mqtts allowed publishes: //p' "$T/conformance.out")
 check "every allowed MQTT write and invocation reached the device once through wotgw ($n_pub)" \
@@ -172,6 +210,11 @@ check "... and nothing else did (denied publishes stop at the broker)" \
     [ "$(grep -Ec 'OP=(writeproperty|invokeaction) PROTOCOL=mqtts PRINCIPAL=[^ ]+ PEER=broker' "$GW_LOG")" = "${n_pub:-x}" ]
 check "no publish of a principal allowed no command (bob, mallory) reached wotgw" \
     bash -c '! grep -Eq "OP=(writeproperty|invokeaction) PROTOCOL=mqtts PRINCIPAL=(bob|mallory) " "$1"' _ "$GW_LOG"
+n_coap=$(sed -n 's/^# coaps allowed writes and invocations: //p' "$T/conformance.out")
+check "every allowed CoAPS write and invocation reached the device, nothing else did ($n_coap)" \
+    bash -c '[ "$1" -gt 0 ] && [ "$(grep -Ec "$2" "$3")" = "$1" ] && [ "$(grep -Ec "$4" "$3")" = "$1" ]' _ "${n_coap:-0}" \
+    'OP=(writeproperty|invokeaction) PROTOCOL=coaps PRINCIPAL=[^ ]+ PEER=[^ ]+ DECISION=allow .*STATUS=2' "$GW_LOG" \
+    'OP=(writeproperty|invokeaction) PROTOCOL=coaps .*DECISION=allow'
 check "daemon still running after the walk" kill -0 "$GW_PID"
 gw_stop; rc=$?
 check "SIGTERM: exit 0 (no leak under ASan)" [ $rc -eq 0 ]
@@ -179,4 +222,6 @@ stop_broker; rc=$?
 check "the broker exits cleanly (no leak in the plugin under ASan)" [ $rc -eq 0 ]
 check "no secret in the daemon or broker log" bash -c '! grep -qF -e "$1" -e "$2" -e "$3" -e "$4" -e "$5" -e "$6" "$7" "$8"' _ \
     "$PW_ALICE" "$PW_BOB" "$PW_MALLORY" "$K_PANEL" "$K_HEAT" "$(cat "$T/mqtt-secret")" "$GW_LOG" "$T/broker.log"
+check "no PSK key in the daemon or broker log" bash -c '! grep -qF -e "$1" -e "$2" -e "$3" "$4" "$5"' _ \
+    "$PSK_ALICE" "$PSK_BOB" "$PSK_SENSOR" "$GW_LOG" "$T/broker.log"
 finish
