@@ -445,7 +445,9 @@ st=$(poll p1 "$DC1")
 check "polling before approval: 400 authorization_pending ($st)" \
     bash -c '[ "$1" = 400 ] && jq -e ".error == \"authorization_pending\"" "$2" >/dev/null' _ "$st" "$T/p1.json"
 T_POLL1=$SECONDS
-st=$(poll pwrong "x${DC1:1}")
+# another code for sure: its first character changed (a code may start with x)
+[ "${DC1:0:1}" = x ] && WRONG_DC="y${DC1:1}" || WRONG_DC="x${DC1:1}"
+st=$(poll pwrong "$WRONG_DC")
 check "an unknown device_code: invalid_grant ($st)" \
     bash -c '[ "$1" = 400 ] && jq -e ".error == \"invalid_grant\"" "$2" >/dev/null' _ "$st" "$T/pwrong.json"
 
