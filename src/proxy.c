@@ -1190,7 +1190,7 @@ int proxy_list_tds(struct proxy *p, const struct interaction *in, struct proxy_r
         return -ENOMEM;
     *body = txt;
     res->status = 200;
-    res->content_type = "application/ld+json";
+    res->content_type = "application/td+json"; /* HTTPS also offers ld+json on request */
     res->body = (const uint8_t *)txt;
     res->body_len = strlen(txt);
     td_log(in, "listtds", td_principal(&in->cred), true, n ? "listed" : "nothing visible", 200, t0);
@@ -1272,7 +1272,7 @@ int proxy_directory_td(struct proxy *p, const struct interaction *in, struct pro
                                 "listing).",
                                 "readOnly", 1, "type", "array", "items", "type", "object", "forms",
                                 "href", list_href, "op", "readproperty", "htv:methodName", "GET",
-                                "contentType", "application/ld+json",
+                                "contentType", "application/td+json",
                                 /* actions */
                                 "actions", "retrieveThing", "description",
                                 "One Thing Description by the thing's name in the gateway's "

@@ -920,6 +920,15 @@ static enum MHD_Result as_dispatch(struct https_req *rq)
     return queue(rq, status, r);
 }
 
+/* The listing is application/td+json; a client that asks for
+ * application/ld+json (the WoT Discovery listing type) and not td+json
+ * gets the same array under that type. */
+static bool listing_wants_ld(struct MHD_Connection *conn)
+{
+    const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    return a && strcasestr(a, "application/ld+json") && !strcasestr(a, "application/td+json");
+}
+
 static enum MHD_Result dispatch(struct https_req *rq)
 {
     struct https *h = rq->h;
@@ -931,7 +940,11 @@ static enum MHD_Result dispatch(struct https_req *rq)
     rq->in.payload_len = rq->body_len;
     switch (rq->route.kind) {
     case HTTP_ROUTE_WELLKNOWN: r = proxy_directory_td(h->gw->proxy, &rq->in, &res, &body); break;
-    case HTTP_ROUTE_THINGS: r = proxy_list_tds(h->gw->proxy, &rq->in, &res, &body); break;
+    case HTTP_ROUTE_THINGS:
+        r = proxy_list_tds(h->gw->proxy, &rq->in, &res, &body);
+        if (r == 0 && res.status == 200 && listing_wants_ld(rq->conn))
+            res.content_type = "application/ld+json";
+        break;
     case HTTP_ROUTE_TD: r = proxy_get_td(h->gw->proxy, &rq->in, &res, &body); break;
     default:
         r = proxy_start(h->gw->proxy, &rq->in, &https_proxy_ops, rq, &rq->call, &res);

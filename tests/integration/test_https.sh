@@ -92,8 +92,11 @@ check "well-known: the directory TD (td+json) with the /things listing form" \
 gw_curl -D "$T/h" -o "$T/anon.json" "$U/things"
 check "things, anonymous: only the nosec thing" \
     jqt 'length == 1 and (.[0].properties | has("temperature"))' "$T/anon.json"
-check "things: application/ld+json (WoT Discovery listing)" \
-    bash -c '[[ $(hdr "$1" content-type) == application/ld+json* ]]' _ "$T/h"
+check "things: application/td+json" \
+    bash -c '[[ $(hdr "$1" content-type) == application/td+json* ]]' _ "$T/h"
+gw_curl -D "$T/h" -o "$T/anon-ld.json" -H 'Accept: application/ld+json' "$U/things"
+check "things with Accept: application/ld+json: the same listing as application/ld+json" \
+    bash -c '[[ $(hdr "$1" content-type) == application/ld+json* ]] && cmp -s "$2" "$3"' _ "$T/h" "$T/anon.json" "$T/anon-ld.json"
 gw_curl "${A[@]}" -o "$T/alice.json" "$U/things"
 check "things, alice: lamp, lampsse, thermometer and faulty" jqt 'length == 4' "$T/alice.json"
 gw_curl "${B[@]}" -o "$T/bob.json" "$U/things"
