@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "mqtt_topic.h"
 #include "north/http_util.h"
 #include "coap_util.h"
 #include "policy.h"
@@ -837,9 +838,9 @@ void proxy_free(struct proxy *p)
 
 /* The decision for in on thing t. A request the MQTT broker's plugin
  * already decided (cred.vouched, interaction.h) is allowed for its
- * principal when the operation is exposed on the affordance; for a
- * property subscription, observeproperty or readproperty (the operations
- * that authorize an MQTT subscription to its topic, mqtt_topic.h). */
+ * principal when the operation is exposed on the affordance; a property
+ * read or observation counts as exposed when any operation that
+ * authorizes a subscription to the property's topic is (mqtt_topic_ops). */
 static void decide(const struct policy_env *env, const struct thing *t,
                    const struct interaction *in, struct policy_decision *d)
 {
@@ -847,12 +848,13 @@ static void decide(const struct policy_env *env, const struct thing *t,
         policy_decide(env, t->policy, in->affordance, in->op, &in->cred, d);
         return;
     }
-    struct policy_form pf;
-    policy_lookup(t->policy, in->affordance, in->op, &pf);
-    if (!pf.security && (in->op == WOT_OP_OBSERVEPROPERTY || in->op == WOT_OP_READPROPERTY))
-        policy_lookup(t->policy, in->affordance,
-                      in->op == WOT_OP_READPROPERTY ? WOT_OP_OBSERVEPROPERTY : WOT_OP_READPROPERTY,
-                      &pf);
+    enum wot_op ops[MQTT_TOPIC_MAX_OPS] = {in->op};
+    size_t n = 1;
+    if (in->op == WOT_OP_OBSERVEPROPERTY || in->op == WOT_OP_READPROPERTY)
+        n = mqtt_topic_ops(MQTT_TOPIC_PROPERTY, false, ops);
+    struct policy_form pf = {0};
+    for (size_t i = 0; i < n && !pf.security; i++)
+        policy_lookup(t->policy, in->affordance, ops[i], &pf);
     *d = (struct policy_decision){0};
     if (!pf.security) {
         d->verdict = POLICY_DENY_NOT_EXPOSED;

@@ -760,20 +760,28 @@ class Walk:
             return None
         return norm("allOf", subs)
 
+    @staticmethod
+    def one_op(proto, front, counts, table, thing, aff, form):
+        """Counts a form of proto and checks it names one operation of table.
+        Returns (label, op), op None when it does not."""
+        op = form["op"]
+        ops = op if isinstance(op, list) else [op]
+        label = f"{proto} {thing}/{aff or '(thing)'} {'/'.join(ops)}"
+        counts[thing] = counts.get(thing, 0) + 1
+        if not check(len(ops) == 1 and ops[0] in table,
+                     f"{label}: one operation the {front} front end carries"):
+            return label, None
+        return label, ops[0]
+
     # -- CoAPS front end (the coaps forms)
     COAPS_METHOD = {"readproperty": "GET", "writeproperty": "PUT", "invokeaction": "POST",
                     "readallproperties": "GET"}
 
     def coaps_form(self, thing, kind, aff, aschema, form):
         """Static checks of one coaps form and its cases, queued for coaps_run."""
-        op = form["op"]
-        ops = op if isinstance(op, list) else [op]
-        label = f"coaps {thing}/{aff or '(thing)'} {'/'.join(ops)}"
-        COAPS_COUNTS[thing] = COAPS_COUNTS.get(thing, 0) + 1
-        if not check(len(ops) == 1 and ops[0] in self.COAPS_METHOD,
-                     f"{label}: one operation the CoAPS front end carries"):
+        label, op = self.one_op("coaps", "CoAPS", COAPS_COUNTS, self.COAPS_METHOD, thing, aff, form)
+        if not op:
             return
-        op = ops[0]
         method = self.COAPS_METHOD[op]
         coll = {"properties": "properties", "actions": "actions", None: "properties"}[kind]
         want_href = (f"{self.cat['coaps']['url']}/things/{thing}/{coll}" +
@@ -980,14 +988,9 @@ class Walk:
 
     def mqtt_form(self, thing, kind, aff, aschema, form):
         """Static checks of one mqtts form and its cases, queued for mqtt_run."""
-        op = form["op"]
-        ops = op if isinstance(op, list) else [op]
-        label = f"mqtts {thing}/{aff or '(thing)'} {'/'.join(ops)}"
-        MQTT_COUNTS[thing] = MQTT_COUNTS.get(thing, 0) + 1
-        if not check(len(ops) == 1 and ops[0] in self.MQTT_PACKET,
-                     f"{label}: one operation the MQTT front end carries"):
+        label, op = self.one_op("mqtts", "MQTT", MQTT_COUNTS, self.MQTT_PACKET, thing, aff, form)
+        if not op:
             return
-        op = ops[0]
         packet = self.MQTT_PACKET[op]
         publish = packet == "publish"
         topic = form.get("mqv:topic" if publish else "mqv:filter")

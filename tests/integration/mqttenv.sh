@@ -8,6 +8,9 @@
 #   mk_broker_conf OUT WOTGW_CONF tlsv1.3  # the shipped config for this test
 #   start_broker OUT LOG                   # sets BROKER_PID
 #   wait_for 10 port_open "$P_TLS"
+# and for a test that also runs the daemon with [mqtt]:
+#   { gw_conf; mq_conf_section; cat <<EOF ... EOF; } >"$T/wotgw.conf"
+#   mq_broker_up                           # the broker on that config, checked
 #
 # Ports: $P_TLS (consumers, TLS), $P_CERT (client certificates), $P_LOCAL
 # (wotgw's own plain connection, 127.0.0.1). Under ASan (BUILD ending in
@@ -93,3 +96,20 @@ stop_broker() {
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# mq_conf_section: wotgw.conf's [mqtt] section for these ports, with
+# wotgw's own password made in $T/mqtt-secret
+mq_conf_section() {
+    [ -s "$T/mqtt-secret" ] || openssl rand -base64 32 >"$T/mqtt-secret"
+    printf '[mqtt]\nbroker_url = mqtts://localhost:%s\nbroker = 127.0.0.1:%s\npassword_file = mqtt-secret\n\n' \
+        "$P_TLS" "$P_LOCAL"
+}
+
+# mq_broker_up: the broker with the shipped config (TLS 1.3) and the plugin
+# loading $T/wotgw.conf; checks that it listens and loaded the config
+mq_broker_up() {
+    mk_broker_conf "$T/mosquitto.conf" "$T/wotgw.conf" tlsv1.3
+    start_broker "$T/mosquitto.conf" "$T/broker.log"
+    check "broker with the plugin listens" wait_for 10 port_open "$P_TLS"
+    check "the plugin loaded wotgw.conf" wait_for 5 grep -q 'mqtts: loaded' "$T/broker.log"
+}

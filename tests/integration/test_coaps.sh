@@ -14,9 +14,6 @@ source tests/integration/gwenv.sh
 COAPC=coap-client-gnutls
 command -v $COAPC >/dev/null || { fail "coap-client-gnutls (libcoap3-bin) is installed"; finish; }
 
-free_udp_port() {
-    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 hexof() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 # coap ARGS...: coap-client, output and diagnostics together, bounded
 coap() { timeout 30 $COAPC -B 10 "$@" 2>&1; }

@@ -52,7 +52,6 @@ gw_issuer idp ec
 gw_issuer other ed25519
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/issuers/idp-rogue.pem" 2>/dev/null
 openssl genpkey -algorithm ED25519 -out "$T/issuers/other-rogue.pem" 2>/dev/null
-openssl rand -base64 32 >"$T/mqtt-secret"
 # CoAPS pre-shared keys: alice (family) and bob (guests) are also users,
 # sensor is a PSK identity only
 : >"$T/psk"
@@ -60,19 +59,15 @@ chmod 600 "$T/psk"
 PSK_ALICE=$("$PASSWD" -q -f "$T/psk" psk-add alice)
 PSK_BOB=$("$PASSWD" -q -f "$T/psk" psk-add bob)
 PSK_SENSOR=$("$PASSWD" -q -f "$T/psk" psk-add sensor)
-CP=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+CP=$(free_udp_port)
 
 # ---- policy ---------------------------------------------------------------------------
 {
     gw_conf | sed '/^cert_identities = /a psk = psk'
+    mq_conf_section
     cat <<EOF
 [coaps]
 listen = 127.0.0.1:$CP
-
-[mqtt]
-broker_url = mqtts://localhost:$P_TLS
-broker = 127.0.0.1:$P_LOCAL
-password_file = mqtt-secret
 
 EOF
     cat <<'EOF'
@@ -178,10 +173,7 @@ jq -n \
           token: "https://other.test/token"}}
 }' > "$T/catalog.json"
 
-mk_broker_conf "$T/mosquitto.conf" "$T/wotgw.conf" tlsv1.3
-start_broker "$T/mosquitto.conf" "$T/broker.log"
-check "broker with the plugin listens" wait_for 10 port_open "$P_TLS"
-check "the plugin loaded wotgw.conf" wait_for 5 grep -q 'mqtts: loaded' "$T/broker.log"
+mq_broker_up
 
 gw_start "$T/wotgw.conf" || { fail "gateway starts"; finish; }
 ok "gateway up on $GW_URL in front of the device on $DEV_URL"

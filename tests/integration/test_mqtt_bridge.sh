@@ -17,7 +17,7 @@ source tests/integration/gwenv.sh
 gw_pki || { fail "test PKI"; finish; }
 source tests/integration/mqttenv.sh
 
-DEV_COAP_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+DEV_COAP_PORT=$(free_udp_port)
 gw_device --coap-listen "127.0.0.1:$DEV_COAP_PORT" || { fail "simulated device starts"; finish; }
 # its CoAP TDs (coap-lamp: the same lamp over plain CoAP)
 "$SIMDEV" --listen "127.0.0.1:$DEV_PORT" --coap-listen "127.0.0.1:$DEV_COAP_PORT" \
@@ -26,7 +26,6 @@ A_PW='alice-Corr3ct-Horse-Battery'
 E_PW='eve-has-4-valid-password'
 gw_user alice "$A_PW" family
 gw_user eve "$E_PW" guests
-openssl rand -base64 32 >"$T/mqtt-secret"
 # an OAuth client of the built-in authorization server (client credentials)
 HEATER_SECRET=$("$PASSWD" -q -f "$T/clients" client-add heater --confidential \
     --grants client_credentials --scopes 'lamp:read,lamp:write')
@@ -34,16 +33,12 @@ HEATER_SECRET=$("$PASSWD" -q -f "$T/clients" client-add heater --confidential \
 {
     gw_conf
     gw_limits max_body_size=64K device_timeout=1500ms
+    mq_conf_section
     cat <<EOF
 [oauth]
 enabled = yes
 clients = clients
 resource_owners = group:family
-
-[mqtt]
-broker_url = mqtts://localhost:$P_TLS
-broker = 127.0.0.1:$P_LOCAL
-password_file = mqtt-secret
 
 [thing lamp]
 td = lamp.td.json
@@ -69,10 +64,7 @@ allow = user:alice
 EOF
 } >"$T/wotgw.conf"
 
-mk_broker_conf "$T/mosquitto.conf" "$T/wotgw.conf" tlsv1.3
-start_broker "$T/mosquitto.conf" "$T/broker.log"
-check "broker with the plugin listens" wait_for 10 port_open "$P_TLS"
-check "the plugin loaded wotgw.conf" wait_for 5 grep -q 'mqtts: loaded' "$T/broker.log"
+mq_broker_up
 
 gw_start "$T/wotgw.conf" || { fail "daemon starts"; sed 's/^/# /' "$GW_LOG" | tail; finish; }
 check "wotgw connects to the broker (new persistent session)" \

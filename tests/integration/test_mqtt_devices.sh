@@ -71,21 +71,16 @@ dev_listen() { # TOPIC FILE
 A_PW='alice-Corr3ct-Horse-Battery'
 gw_user alice "$A_PW" family
 KEY_ALICE=$("$PASSWD" -q -f "$T/psk" psk-add alice)
-CP=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-openssl rand -base64 32 >"$T/mqtt-secret"
+CP=$(free_udp_port)
 {
     gw_conf
     echo "psk = psk"
     echo
     gw_limits device_timeout=1500ms
+    mq_conf_section
     cat <<EOF
 [coaps]
 listen = 127.0.0.1:$CP
-
-[mqtt]
-broker_url = mqtts://localhost:$P_TLS
-broker = 127.0.0.1:$P_LOCAL
-password_file = mqtt-secret
 
 [thing meter]
 td = $T/meter.td.json
@@ -93,9 +88,7 @@ security = basic | psk
 allow = user:alice
 EOF
 } >"$T/wotgw.conf"
-mk_broker_conf "$T/mosquitto.conf" "$T/wotgw.conf" tlsv1.3
-start_broker "$T/mosquitto.conf" "$T/broker.log"
-check "the north broker with the plugin listens" wait_for 10 port_open "$P_TLS"
+mq_broker_up
 gw_start "$T/wotgw.conf" || { fail "daemon starts"; finish; }
 check "wotgw connects to the device broker" \
     wait_for 10 grep -q "south mqtt: connected to the device broker 127.0.0.1:$DP" "$GW_LOG"

@@ -13,21 +13,13 @@
 // writes one and invokes an action; the device is checked over HTTP.
 // Prints "ok - ..." / "not ok - ..."; exit status 1 on any failure.
 import { createRequire } from "node:module";
+import { notOk, check, withTimeout, exitCode } from "../tap.mjs";
 
 const require = createRequire(import.meta.url);
 const { Servient } = require("@node-wot/core");
 const { CoapsClientFactory } = require("@node-wot/binding-coap");
 
 const [gw, thingName, user, password, identity, psk, device] = process.argv.slice(2);
-let fails = 0;
-const ok = (m) => console.log(`ok - ${m}`);
-const notOk = (m) => {
-  fails++;
-  console.log(`not ok - ${m}`);
-};
-const check = (cond, m) => (cond ? ok(m) : notOk(m));
-const withTimeout = (p, ms, what) =>
-  Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`${what}: timeout`)), ms))]);
 const deviceValue = async (path) => (await (await fetch(`${device}/${path}`)).text()).trim();
 
 async function main() {
@@ -66,4 +58,4 @@ try {
 } catch (e) {
   notOk(`node-wot CoAPS client: ${e.message}`);
 }
-process.exit(fails ? 1 : 0);
+process.exit(exitCode());

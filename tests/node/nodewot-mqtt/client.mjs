@@ -12,22 +12,14 @@
 // Prints "ok - ..." / "not ok - ..."; exit status 1 on any failure.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
+import { notOk, check, withTimeout, exitCode } from "../tap.mjs";
 
 const require = createRequire(import.meta.url);
 const { Servient } = require("@node-wot/core");
 const { MqttsClientFactory } = require("@node-wot/binding-mqtt");
 
 const [gw, thingName, user, password, caFile, device] = process.argv.slice(2);
-let fails = 0;
-const ok = (m) => console.log(`ok - ${m}`);
-const notOk = (m) => {
-  fails++;
-  console.log(`not ok - ${m}`);
-};
-const check = (cond, m) => (cond ? ok(m) : notOk(m));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const withTimeout = (p, ms, what) =>
-  Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`${what}: timeout`)), ms))]);
 
 async function deviceValue(path) {
   const r = await fetch(`${device}/${path}`);
@@ -81,4 +73,4 @@ try {
 } catch (e) {
   notOk(`node-wot MQTT client: ${e.message}`);
 }
-process.exit(fails ? 1 : 0);
+process.exit(exitCode());

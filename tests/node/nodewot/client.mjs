@@ -16,6 +16,7 @@
 // reads, writes and invokes through the forms of the exposed TD. Prints
 // "ok - ..." / "not ok - ..." lines; exit status 1 on any failure.
 import { createRequire } from "node:module";
+import { notOk, check, exitCode } from "../tap.mjs";
 
 const require = createRequire(import.meta.url);
 const { Servient } = require("@node-wot/core");
@@ -23,13 +24,6 @@ const { HttpsClientFactory } = require("@node-wot/binding-http");
 
 const [gw, thingName, credJson, wrongJson] = process.argv.slice(2);
 const cred = JSON.parse(credJson);
-let fails = 0;
-const ok = (m) => console.log(`ok - ${m}`);
-const notOk = (m) => {
-  fails++;
-  console.log(`not ok - ${m}`);
-};
-const check = (cond, m) => (cond ? ok(m) : notOk(m));
 const isOAuth = typeof cred.clientId === "string";
 const label = `${thingName} (${isOAuth ? "oauth2" : cred.token ? "bearer" : "basic"})`;
 
@@ -169,4 +163,4 @@ async function wrongRun(td) {
 
 main()
   .catch((e) => notOk(`${label}: ${e.stack || e}`))
-  .finally(() => process.exit(fails ? 1 : 0));
+  .finally(() => process.exit(exitCode()));

@@ -23,6 +23,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createServer } from "node:http";
 import { chromium } from "playwright-core";
+import { ok, notOk, check, exitCode } from "../tap.mjs";
 
 const env = (n, d) => {
   const v = process.env[n] ?? d;
@@ -42,13 +43,6 @@ const RURI = env("REDIRECT_URI"); // http://127.0.0.1:PORT/cb
 const CHROMIUM = env("CHROMIUM", "/usr/bin/chromium");
 const T = 10000; // every wait, ms
 
-let fails = 0;
-const ok = (m) => console.log(`ok - ${m}`);
-const notOk = (m) => {
-  fails++;
-  console.log(`not ok - ${m}`);
-};
-const check = (cond, m) => (cond ? ok(m) : notOk(m));
 const b64url = (b) => b.toString("base64url");
 
 mkdirSync(SHOTS, { recursive: true });
@@ -378,4 +372,4 @@ const watchdog = setTimeout(() => {
 }, 50000);
 watchdog.unref();
 await main().catch((e) => notOk(String(e.message || e).split("\n")[0]));
-process.exit(fails ? 1 : 0);
+process.exit(exitCode());
