@@ -662,6 +662,7 @@ static void do_coaps(struct ctx *x, struct ini_section *s)
     struct ini_entry *e;
     const char *why;
     k->max_sessions = COAPS_DEFAULT_MAX_SESSIONS;
+    k->max_observers_per_peer = COAPS_DEFAULT_MAX_OBSERVERS;
     if (!s)
         return;
     k->enabled = true;
@@ -738,6 +739,13 @@ static void do_coaps(struct ctx *x, struct ini_section *s)
         else
             k->max_sessions = v;
     }
+    if ((e = get(x, s, "max_observers_per_peer"))) {
+        uint64_t v;
+        if (util_parse_uint(e->value, 0, 1024, &v) < 0)
+            cerr(x, e->line, "max_observers_per_peer = %s is out of range (0 to 1024)", e->value);
+        else
+            k->max_observers_per_peer = v;
+    }
 
     e = get(x, s, "rpk_listen");
     if (util_split_words(e ? e->value : "", &k->rpk_listen, &k->n_rpk_listen) < 0) {
@@ -813,7 +821,8 @@ static void do_coaps(struct ctx *x, struct ini_section *s)
     }
     static const char *const known[] = {"listen",      "url",          "certificate", "key",
                                         "client_ca",   "max_sessions", "rpk_listen",  "rpk_key",
-                                        "coap_listen", "coap_url",     NULL};
+                                        "coap_listen", "coap_url",     "max_observers_per_peer",
+                                        NULL};
     report_unknown(x, s, known, false);
 }
 

@@ -156,7 +156,8 @@ struct mqtt_conf {
  * X.509 client certificates. Present only when the section is. */
 #define COAPS_DEFAULT_LISTEN       "0.0.0.0:5684"
 #define COAPS_DEFAULT_PORT         5684
-#define COAPS_DEFAULT_MAX_SESSIONS 256
+#define COAPS_DEFAULT_MAX_SESSIONS  256
+#define COAPS_DEFAULT_MAX_OBSERVERS 16
 
 struct coaps_conf {
     bool enabled; /* the section is present */
@@ -169,6 +170,7 @@ struct coaps_conf {
     char *key;
     char *client_ca; /* default [https] client_ca; NULL: no client certificates */
     uint64_t max_sessions;
+    uint64_t max_observers_per_peer; /* observations (RFC 7641) of one DTLS session */
     /* raw public keys (RFC 7250): a listener of their own (libcoap sets RPK
      * per context); NULL-terminated, empty: no RPK */
     char **rpk_listen;

@@ -942,17 +942,19 @@ static int mqtts_make_form(const struct expose_ctx *x, const struct td_affordanc
 
 /* CoAPS (north/coaps.h): DTLS with PSK or a client certificate, the same
  * paths as HTTPS under [coaps] url, terms of the W3C WoT CoAP binding
- * template ("cov:"). No observe or event forms yet. */
+ * template ("cov:"). Observing a property or an event is a GET with the
+ * Observe option (RFC 7641) on the property's or event's own path:
+ * subprotocol "cov:observe". */
 struct coaps_route {
     enum wot_op op;
     const char *method; /* cov:method */
+    bool observe;
 };
 
 static const struct coaps_route coaps_routes[] = {
-        {WOT_OP_READPROPERTY, "GET"},
-        {WOT_OP_WRITEPROPERTY, "PUT"},
-        {WOT_OP_INVOKEACTION, "POST"},
-        {WOT_OP_READALLPROPERTIES, "GET"},
+        {WOT_OP_READPROPERTY, "GET", false},   {WOT_OP_WRITEPROPERTY, "PUT", false},
+        {WOT_OP_INVOKEACTION, "POST", false},  {WOT_OP_READALLPROPERTIES, "GET", false},
+        {WOT_OP_OBSERVEPROPERTY, "GET", true}, {WOT_OP_SUBSCRIBEEVENT, "GET", true},
 };
 
 static bool coaps_enabled(const struct config *conf)
@@ -1022,6 +1024,8 @@ static int coap_form(const struct expose_ctx *x, const char *base, const struct 
         r = set_new(f, "op", json_string(wot_op_name(op)));
     if (!r)
         r = set_new(f, "cov:method", json_string(rt->method));
+    if (!r && rt->observe)
+        r = set_new(f, "subprotocol", json_string("cov:observe"));
     if (r < 0) {
         json_decref(f);
         return r;

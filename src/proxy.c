@@ -686,7 +686,7 @@ static int start_coap(struct proxy_call *c, const struct td_form *f)
             .max_response = (size_t)lim->max_body_size,
     };
     c->observed = false;
-    if (stream) /* RFC 7641: one device observation per consumer stream */
+    if (stream) /* RFC 7641: shared by every stream of the same URL (south/coap.h) */
         return south_coap_observe(c->p->coap, &rq, coap_notify, coap_stream_done, c,
                                   &c->south_coap);
     return south_coap_start(c->p->coap, &rq, coap_done, c, &c->south_coap);

@@ -54,6 +54,7 @@ struct coaps_peer {
 };
 
 struct coaps;
+struct coaps_res;
 
 struct coaps_req {
     struct coaps *c;
@@ -78,6 +79,32 @@ struct coaps_req {
     uint8_t *rbody;
     size_t rlen;
     const char *detail;
+    /* an observation (observeproperty, subscribeevent: RFC 7641) */
+    struct coaps_res *res;
+    struct coaps_req *sprev, *snext; /* res->streams, oldest first */
+    uint8_t token[8];
+    size_t token_len;
+    bool ended;           /* told the consumer with a final answer; waits for
+                           * libcoap's next call to drop its observer */
+    uint64_t served_round; /* res->round last answered */
+    uint64_t served_us;
+};
+
+/* An observable resource (RFC 7641) of a loop: libcoap keeps the
+ * observers (registration, Observe numbers, NON/CON, block-wise, RST,
+ * deregistration); wotgw keeps one stream per observer (the policy is the
+ * observer's), the value the newest notifications carry, and which stream
+ * feeds it: the oldest one still running, so that several consumers of
+ * the same event each get every event once. */
+struct coaps_res {
+    struct coaps_res *next;
+    coap_resource_t *r;
+    struct coaps_req *streams, *last;
+    bool have_value;
+    int format;
+    uint8_t *value;
+    size_t len;
+    uint64_t round; /* notifications asked of libcoap */
 };
 
 /* One libcoap context on the loop: PSK and X.509 on [coaps] listen, raw
@@ -100,8 +127,10 @@ struct coaps {
     char *cert, *key, *ca;    /* file names libcoap reads per handshake */
     struct coaps_req *reqs;
     size_t n_reqs;
+    size_t n_streams;
     size_t n_endpoints;
     bool draining;
+    struct coaps_res *res; /* every loop's, freed with the front end */
 };
 
 /* One front end per process: libcoap's callbacks find it here. */
@@ -234,6 +263,27 @@ static void on_coap_log(coap_log_t level, const char *message)
 
 /* ---- requests ------------------------------------------------------------------------ */
 
+static void stream_unlink(struct coaps_req *rq)
+{
+    struct coaps_res *res = rq->res;
+    if (rq->sprev)
+        rq->sprev->snext = rq->snext;
+    else
+        res->streams = rq->snext;
+    if (rq->snext)
+        rq->snext->sprev = rq->sprev;
+    else
+        res->last = rq->sprev;
+    rq->res = NULL;
+    rq->c->n_streams--;
+    if (!res->streams) { /* nobody observes: the value would go stale */
+        free(res->value);
+        res->value = NULL;
+        res->len = 0;
+        res->have_value = false;
+    }
+}
+
 static void req_free(struct coaps_req *rq)
 {
     if (!rq)
@@ -244,6 +294,8 @@ static void req_free(struct coaps_req *rq)
         rq->call = NULL;
         proxy_cancel(call);
     }
+    if (rq->res)
+        stream_unlink(rq);
     if (rq->prev)
         rq->prev->next = rq->next;
     else if (c->reqs == rq)
@@ -344,10 +396,52 @@ static void local_error(struct coaps *c, coap_pdu_t *resp, const struct coaps_re
     put_error(resp, coap_code_from_http(status, get), detail, size1);
 }
 
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* An observation is over on our side (the device, the policy, shutdown):
+ * the consumer gets a final answer with the observation's token now (RFC
+ * 7641 §3.2: a response without Observe ends it); the stream stays as a
+ * tombstone until libcoap next calls for its observer, which the same
+ * error then drops, or the session goes. */
+static void stream_end(struct coaps_req *rq, int status, const char *detail)
+{
+    if (rq->ended)
+        return;
+    rq->ended = true;
+    if (status < 400) {
+        status = 502;
+        detail = "the device ended the observation";
+    }
+    rq->status = status;
+    rq->detail = detail;
+    coap_session_t *s = rq->session;
+    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON,
+                                    (coap_pdu_code_t)coap_code_from_http(status, true),
+                                    coap_new_message_id(s), coap_session_max_pdu_size(s));
+    if (!pdu)
+        return;
+    if (!coap_add_token(pdu, rq->token_len, rq->token) ||
+        (detail && !coap_add_data(pdu, strlen(detail), (const uint8_t *)detail))) {
+        coap_delete_pdu(pdu);
+        return;
+    }
+    coap_send(s, pdu);
+    coaps_kick(rq->c);
+}
+
 static void on_proxy_done(void *ud, const struct proxy_result *res)
 {
     struct coaps_req *rq = ud;
     rq->call = NULL;
+    if (rq->res) {
+        stream_end(rq, res->status, res->detail);
+        return;
+    }
     rq->answered = true;
     rq->status = res->status;
     rq->from_device = res->from_device;
@@ -371,10 +465,56 @@ static void on_proxy_done(void *ud, const struct proxy_result *res)
     coaps_kick(rq->c);
 }
 
+/* The stream whose notifications the resource carries: the oldest one
+ * still running. */
+static struct coaps_req *res_feeder(struct coaps_res *res)
+{
+    for (struct coaps_req *st = res->streams; st; st = st->snext)
+        if (!st->ended && st->call)
+            return st;
+    return NULL;
+}
+
+/* Observers libcoap dropped without a word (a RST to a non-confirmable
+ * notification) leave a stream that no notification reaches: after 3
+ * rounds and 30 s without one, it goes. */
+#define COAPS_STREAM_STALE_ROUNDS 3
+#define COAPS_STREAM_STALE_US     (30 * 1000000ull)
+
+static void res_sweep(struct coaps_res *res, const struct coaps_req *keep)
+{
+    uint64_t now = now_us();
+    struct coaps_req *st, *next;
+    for (st = res->streams; st; st = next) {
+        next = st->snext;
+        if (st != keep && st->served_round + COAPS_STREAM_STALE_ROUNDS < res->round &&
+            now - st->served_us > COAPS_STREAM_STALE_US)
+            req_free(st); /* logged by the proxy: the consumer went away */
+    }
+}
+
 static int on_proxy_event(void *ud, const char *event, const uint8_t *data, size_t len,
                           const char *content_type)
 {
-    return -EPROTONOSUPPORT; /* no streams over CoAPS yet */
+    struct coaps_req *rq = ud;
+    struct coaps_res *res = rq->res;
+    if (!res || rq->ended || res_feeder(res) != rq)
+        return 0; /* the same notification comes through the feeder */
+    uint8_t *copy = len ? malloc(len) : NULL;
+    if (len && !copy)
+        return -ENOMEM;
+    if (len)
+        memcpy(copy, data, len);
+    free(res->value);
+    res->value = copy;
+    res->len = len;
+    res->format = coap_format_from_type(content_type);
+    res->have_value = true;
+    res->round++;
+    res_sweep(res, rq);
+    coap_resource_notify_observers(res->r, NULL);
+    coaps_kick(rq->c);
+    return 0;
 }
 
 static const struct proxy_ops coaps_proxy_ops = {
@@ -403,6 +543,71 @@ static void answer_async(struct coaps *c, coap_async_t *a, coap_resource_t *r, c
     put_result(r, s, req, q, resp, rq->status, rq->from_device, rq->format, rq->rbody, rq->rlen,
                rq->detail, rq->get);
     req_free(rq);
+}
+
+/* libcoap calls for an observer of ours: a notification round (or the
+ * consumer registering again with the same token, RFC 7641 §4.1). */
+static void answer_stream(struct coaps_req *rq, coap_resource_t *r, coap_session_t *s,
+                          const coap_pdu_t *req, const coap_string_t *q, coap_pdu_t *resp)
+{
+    struct coaps_res *res = rq->res;
+    if (rq->ended || !res->have_value) { /* an error drops libcoap's observer */
+        put_error(resp, coap_code_from_http(rq->ended ? rq->status : 503, true),
+                  rq->ended ? rq->detail : "no value to notify", 0);
+        req_free(rq);
+        return;
+    }
+    put_result(r, s, req, q, resp, 200, true, res->format, res->value, res->len, NULL, true);
+    rq->served_round = res->round;
+    rq->served_us = now_us();
+}
+
+static struct coaps_req *stream_find(struct coaps_res *res, coap_session_t *s, coap_bin_const_t tok)
+{
+    for (struct coaps_req *st = res->streams; st; st = st->snext)
+        if (st->session == s && st->token_len == tok.length &&
+            !memcmp(st->token, tok.s, tok.length))
+            return st;
+    return NULL;
+}
+
+static void stream_link(struct coaps_res *res, struct coaps_req *rq, coap_session_t *s,
+                        coap_bin_const_t tok)
+{
+    rq->res = res;
+    rq->session = s;
+    memcpy(rq->token, tok.s, tok.length);
+    rq->token_len = tok.length;
+    rq->served_us = now_us();
+    rq->served_round = res->round;
+    rq->sprev = res->last;
+    rq->snext = NULL;
+    if (res->last)
+        res->last->snext = rq;
+    else
+        res->streams = rq;
+    res->last = rq;
+    rq->c->n_streams++;
+}
+
+/* Observations of one peer (session), tombstones included. */
+static size_t peer_streams(struct coaps *c, coap_session_t *s)
+{
+    size_t n = 0;
+    for (struct coaps_req *rq = c->reqs; rq; rq = rq->next)
+        if (rq->res && rq->session == s)
+            n++;
+    return n;
+}
+
+/* The Observe option's value, -1 without one. */
+static int observe_value(const coap_pdu_t *req)
+{
+    coap_opt_iterator_t it;
+    coap_opt_t *o = coap_check_option(req, COAP_OPTION_OBSERVE, &it);
+    if (!o)
+        return -1;
+    return (int)coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
 }
 
 int coaps_map_request(const coap_pdu_t *req, char **buf, struct http_route *route, int *format,
@@ -607,7 +812,19 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
         put_error(resp, COAP_RESPONSE_CODE(503), "the gateway is shutting down", 0);
         return;
     }
-    coap_async_t *a = coap_find_async(s, coap_pdu_get_token(req));
+    coap_bin_const_t tok = coap_pdu_get_token(req);
+    int obsv = observe_value(req);
+    struct coaps_res *ores = coap_resource_get_userdata(r); /* NULL: not observable */
+    if (ores && tok.length <= sizeof(rq->token)) {
+        struct coaps_req *st = stream_find(ores, s, tok);
+        if (st && obsv == COAP_OBSERVE_CANCEL) {
+            req_free(st); /* deregistered (RFC 7641 §3.6): then a plain GET */
+        } else if (st) {
+            answer_stream(st, r, s, req, q, resp);
+            return;
+        }
+    }
+    coap_async_t *a = coap_find_async(s, tok);
     if (a) {
         answer_async(c, a, r, s, req, q, resp);
         return;
@@ -708,15 +925,27 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
     }
 
     rq->in.op = method ? http_route_op(rq->route.kind, method) : WOT_OP__INVALID;
-    if (rq->in.op == WOT_OP__INVALID || is_stream_op(rq->in.op)) {
+    /* RFC 7641: GET with Observe 0 observes, with 1 (or none) reads; the
+     * event and .../observe routes exist only to be observed */
+    bool observe = get && obsv == COAP_OBSERVE_ESTABLISH;
+    if (rq->route.kind == HTTP_ROUTE_PROPERTY && observe)
+        rq->in.op = WOT_OP_OBSERVEPROPERTY;
+    if (is_stream_op(rq->in.op) && !observe) {
+        if (obsv == COAP_OBSERVE_CANCEL) { /* a deregistration with nothing left to read */
+            coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
+            goto free_now;
+        }
+        local_error(c, resp, rq, peer, 400,
+                    "observeproperty and subscribeevent need the Observe option (RFC 7641)", get);
+        goto free_now;
+    }
+    if (rq->in.op == WOT_OP__INVALID || (is_stream_op(rq->in.op) && !ores)) {
         static const enum wot_aff_kind kinds[] = {
                 [HTTP_ROUTE_READALL] = AFF_THING,    [HTTP_ROUTE_PROPERTY] = AFF_PROPERTY,
                 [HTTP_ROUTE_OBSERVE] = AFF_PROPERTY, [HTTP_ROUTE_ACTION] = AFF_ACTION,
                 [HTTP_ROUTE_EVENT] = AFF_EVENT,
         };
         proxy_not_allowed(c->gw->proxy, &rq->in, kinds[rq->route.kind], &res);
-        if (res.status == 405 && is_stream_op(rq->in.op))
-            res.detail = "observe and events are not relayed over CoAPS yet";
         put_result(r, s, req, q, resp, res.status, false, COAP_FORMAT_NONE, NULL, 0, res.detail,
                    get);
         goto free_now;
@@ -725,17 +954,32 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
         local_error(c, resp, rq, peer, 400, "this request takes no payload", get);
         goto free_now;
     }
+    bool stream = is_stream_op(rq->in.op);
+    if (stream && (tok.length > sizeof(rq->token) ||
+                   peer_streams(c, s) >= conf->coaps.max_observers_per_peer)) {
+        local_error(c, resp, rq, peer, 503, "too many observations from this peer", get);
+        goto free_now;
+    }
 
     r2 = proxy_start(c->gw->proxy, &rq->in, &coaps_proxy_ops, rq, &rq->call, &res);
     if (r2 < 0) {
         put_error(resp, COAP_RESPONSE_CODE(500), "internal error", 0);
         goto free_now;
     }
-    if (r2 == PROXY_DONE) {
+    if (r2 == PROXY_DONE) { /* an error: libcoap drops a registration with it */
         put_result(r, s, req, q, resp, res.status, res.from_device,
                    coap_format_from_type(res.content_type), res.body, res.body_len, res.detail,
                    get);
         goto free_now;
+    }
+    if (stream) {
+        /* accepted: libcoap has registered the observer; the answer is the
+         * current value when the resource has one, else (an empty ACK now)
+         * the first notification */
+        stream_link(ores, rq, s, tok);
+        if (ores->have_value)
+            answer_stream(rq, r, s, req, q, resp);
+        return;
     }
     /* pending: an empty ACK now, the answer later */
     rq->async = coap_register_async(s, req, 0);
@@ -903,6 +1147,12 @@ static void coaps_free(struct coaps *c)
             coap_free_context(l->ctx);
         l->ctx = NULL;
     }
+    while (c->res) { /* after the contexts: libcoap no longer calls with them */
+        struct coaps_res *res = c->res;
+        c->res = res->next;
+        free(res->value);
+        free(res);
+    }
     if (c->rpk_pem) {
         OPENSSL_cleanse(c->rpk_pem, c->rpk_pem_len);
         free(c->rpk_pem);
@@ -1038,6 +1288,105 @@ static int setup_rpk(struct coaps *c, coap_context_t *ctx, const struct coaps_co
 }
 
 /* One context: limits, DTLS, the catch-all resource, endpoints, loop. */
+/* ---- observable resources ------------------------------------------------------------- */
+
+static const coap_request_t coaps_methods[] = {
+        COAP_REQUEST_GET,   COAP_REQUEST_POST,  COAP_REQUEST_PUT,    COAP_REQUEST_DELETE,
+        COAP_REQUEST_FETCH, COAP_REQUEST_PATCH, COAP_REQUEST_IPATCH,
+};
+
+/* Appends one Uri-Path segment the way libcoap writes the path it looks
+ * resources up by (percent-encoding what RFC 3986 does not allow). */
+static void path_seg(FILE *f, const char *seg)
+{
+    for (const unsigned char *p = (const unsigned char *)seg; *p; p++) {
+        unsigned char ch = *p;
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            strchr("-._~!$'()*+,;=:@&", ch))
+            fputc(ch, f);
+        else
+            fprintf(f, "%%%02X", ch);
+    }
+}
+
+static int add_observable(struct coaps *c, coap_context_t *ctx, const char *thing,
+                          const char *kind, const char *aff, const char *suffix)
+{
+    char *path = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&path, &len);
+    if (!f)
+        return -ENOMEM;
+    fputs("things/", f);
+    path_seg(f, thing);
+    fprintf(f, "/%s/", kind);
+    path_seg(f, aff);
+    fputs(suffix, f);
+    if (fclose(f) != 0) {
+        free(path);
+        return -ENOMEM;
+    }
+    coap_str_const_t key = {len, (const uint8_t *)path};
+    if (coap_get_resource_from_uri_path(ctx, &key)) {
+        free(path);
+        return 0;
+    }
+    struct coaps_res *res = calloc(1, sizeof(*res));
+    coap_str_const_t *upath = coap_new_str_const((const uint8_t *)path, len);
+    free(path);
+    coap_resource_t *r = upath ? coap_resource_init(upath, COAP_RESOURCE_FLAGS_RELEASE_URI) : NULL;
+    if (!res || !r) {
+        free(res);
+        if (r)
+            coap_delete_resource(ctx, r);
+        else
+            coap_delete_str_const(upath);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(coaps_methods); i++)
+        coap_register_request_handler(r, coaps_methods[i], on_request);
+    coap_resource_set_get_observable(r, 1);
+    coap_resource_set_userdata(r, res);
+    res->r = r;
+    res->format = COAP_FORMAT_NONE;
+    res->next = c->res;
+    c->res = res;
+    coap_add_resource(ctx, r);
+    return 0;
+}
+
+/* Every property and event of the things now loaded gets an observable
+ * resource in each loop (libcoap registers observers only on a resource
+ * of their own path, never on the catch-all one). Resources of things
+ * that went away stay: the policy answers 4.04 there. */
+static int coaps_observables(struct coaps *c)
+{
+    const struct gw_state *st = c->gw->state;
+    int r = 0;
+    for (size_t li = 0; li < COAPS_LOOPS; li++) {
+        coap_context_t *ctx = c->loops[li].ctx;
+        if (!ctx)
+            continue;
+        for (size_t t = 0; t < st->n_things; t++) {
+            const struct thing *th = &st->things[t];
+            for (size_t a = 0; a < th->td->n_affs && r >= 0; a++) {
+                const struct td_affordance *aff = &th->td->affs[a];
+                if (aff->kind == AFF_PROPERTY) {
+                    r = add_observable(c, ctx, th->conf->name, "properties", aff->name, "");
+                    if (r >= 0)
+                        r = add_observable(c, ctx, th->conf->name, "properties", aff->name,
+                                           "/observe");
+                } else if (aff->kind == AFF_EVENT) {
+                    r = add_observable(c, ctx, th->conf->name, "events", aff->name, "");
+                }
+            }
+        }
+    }
+    if (r < 0)
+        log_msg(LOG_ERR, "coaps: out of memory for observable resources");
+    return r;
+}
+
 static int loop_start(struct coaps *c, struct coaps_loop *l, bool rpk)
 {
     const struct config *conf = c->gw->state->conf;
@@ -1065,13 +1414,13 @@ static int loop_start(struct coaps *c, struct coaps_loop *l, bool rpk)
                                   : "PSK");
         return r;
     }
+    /* every method on the catch-all resource: without a DELETE handler,
+     * libcoap itself would answer DELETE on an unknown path 2.02 Deleted */
     coap_resource_t *res = coap_resource_unknown_init2(on_request, 0);
     if (!res)
         return -ENOMEM;
-    coap_register_request_handler(res, COAP_REQUEST_GET, on_request);
-    coap_register_request_handler(res, COAP_REQUEST_POST, on_request);
-    coap_register_request_handler(res, COAP_REQUEST_PATCH, on_request);
-    coap_register_request_handler(res, COAP_REQUEST_IPATCH, on_request);
+    for (size_t i = 0; i < ARRAY_SIZE(coaps_methods); i++)
+        coap_register_request_handler(res, coaps_methods[i], on_request);
     coap_add_resource(l->ctx, res);
     static coap_str_const_t wk_path = {sizeof(".well-known/core") - 1,
                                        (const uint8_t *)".well-known/core"};
@@ -1151,6 +1500,8 @@ static int coaps_start(struct gw *gw)
         goto fail;
     if (kc->n_rpk_listen && (r = loop_start(c, &c->loops[COAPS_LOOP_RPK], true)) < 0)
         goto fail;
+    if ((r = coaps_observables(c)) < 0)
+        goto fail;
     return 0;
 fail:
     coaps_free(c);
@@ -1172,6 +1523,8 @@ static int coaps_reload(struct gw *gw)
     int r = load_psk(c, conf);
     if (r < 0)
         return r;
+    if ((r = coaps_observables(c)) < 0)
+        return r;
     log_msg(LOG_INFO,
             "coaps: pre-shared keys reloaded (%zu); listen addresses, certificate and "
             "client CA change at the next restart",
@@ -1188,7 +1541,7 @@ static size_t coaps_drain(struct gw *gw, bool force)
     /* answers of requests the proxy failed go out on the next run */
     for (size_t i = 0; i < COAPS_LOOPS; i++)
         coaps_run(&c->loops[i]);
-    return c->n_reqs;
+    return c->n_reqs - c->n_streams; /* streams ended with proxy_drain() */
 }
 
 static void coaps_stop(struct gw *gw)

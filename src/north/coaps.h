@@ -27,10 +27,17 @@
  * loop. Payloads and Content-Format pass through; answers larger than
  * the block size go block-wise (RFC 7959), and so may requests.
  *
+ * Observe (RFC 7641): every property and event of the loaded things has
+ * an observable libcoap resource of its own path (libcoap keeps the
+ * observers); a GET with Observe 0 there is observeproperty or
+ * subscribeevent, decided per consumer by the policy, one proxy stream
+ * per observer; the resource keeps the newest value, fed by its oldest
+ * stream, and libcoap sends it to every observer (wotgw(8)).
+ *
  * Codes: 4.00 malformed path or option value, 4.01 no or unknown
  * credentials for the thing, 4.03 not allowed, 4.04 unknown thing or
  * affordance (4.01 to callers that do not authenticate), 4.05 method or
- * operation not offered (observe included: Observe is not relayed yet),
+ * operation not offered,
  * 4.13 body over max_body_size (with Size1), 4.02 unknown critical option
  * (libcoap), 5.02 device refused or unreachable, 5.03 busy or shutting
  * down, 5.04 device timeout. Errors carry a short diagnostic payload.

@@ -3,7 +3,13 @@
  * Objects:
  *   struct south_coap       the client: a libcoap context on the loop
  *   struct south_coap_sess  one UDP client session per device address
- *   struct south_coap_call  one request: its token, timer and callback
+ *   struct south_coap_call  one request: its token, timer and callback; or
+ *                           one consumer's share of an observation
+ *   struct south_coap_obs   one device observation (RFC 7641) shared by
+ *                           every call observing the same URL: the first
+ *                           subscriber registers with the device, later ones
+ *                           get its last notification at once, the last one
+ *                           to leave deregisters
  *
  * Cleanup style: a call ends in one place (call_end), which unlinks it,
  * stops its timer and frees it; done() is called after that.
@@ -46,6 +52,26 @@ struct south_coap_call {
     south_coap_notify_fn notify; /* an observation (RFC 7641) */
     bool observing;              /* the device answered with Observe */
     void *ud;
+    /* a subscriber of a shared observation (not in c->calls) */
+    struct south_coap_obs *obs;
+    struct south_coap_call *sprev, *snext;
+    sd_event_source *replay; /* delivers the observation's last notification */
+    bool dead;               /* cancelled while the observation delivers */
+};
+
+struct south_coap_obs {
+    struct south_coap *c;
+    struct south_coap_obs *prev, *next;
+    char *url;
+    struct south_coap_call *dev; /* the device's observation; NULL once it ended */
+    struct south_coap_call *subs;
+    size_t n_subs;
+    unsigned busy; /* inside a delivery loop: cancelled subscribers wait */
+    bool have_last;
+    uint8_t code;
+    int content_format;
+    uint8_t *last;
+    size_t last_len;
 };
 
 struct south_coap {
@@ -56,6 +82,8 @@ struct south_coap {
     size_t n_sess;
     struct south_coap_call *calls;
     size_t n_calls;
+    struct south_coap_obs *obs;
+    size_t n_subs;
 };
 
 const char *south_coap_error_name(enum south_coap_error e)
@@ -229,6 +257,9 @@ static int on_lib_timer(sd_event_source *s, uint64_t usec, void *ud)
 
 /* ---- calls -------------------------------------------------------------------------- */
 
+static void obs_unlink_free(struct south_coap_obs *o);
+static void sub_unlink_free(struct south_coap_call *k);
+
 static void call_unlink_free(struct south_coap_call *k)
 {
     struct south_coap *c = k->c;
@@ -325,6 +356,7 @@ static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent,
         void *ud = k->ud;
         south_coap_done_fn done = k->done;
         call_unlink_free(k);
+        r.final = true;
         notify(ud, &r);
         struct south_coap_response end = {
                 .error = SOUTH_COAP_OK, .code = code, .content_format = -1};
@@ -450,6 +482,13 @@ void south_coap_free(struct south_coap *c)
 {
     if (!c)
         return;
+    while (c->obs) {
+        struct south_coap_obs *o = c->obs;
+        while (o->subs)
+            sub_unlink_free(o->subs);
+        o->dev = NULL; /* freed with c->calls below */
+        obs_unlink_free(o);
+    }
     while (c->calls)
         call_unlink_free(c->calls);
     sd_event_source_disable_unref(c->io);
@@ -589,18 +628,42 @@ int south_coap_start(struct south_coap *c, const struct south_coap_request *req,
     return start(c, req, NULL, done, ud, out);
 }
 
-int south_coap_observe(struct south_coap *c, const struct south_coap_request *req,
-                       south_coap_notify_fn notify, south_coap_done_fn done, void *ud,
-                       struct south_coap_call **out)
+/* ---- shared observations ------------------------------------------------------------ */
+
+static void obs_unlink_free(struct south_coap_obs *o)
 {
-    return start(c, req, notify, done, ud, out);
+    struct south_coap *c = o->c;
+    if (o->prev)
+        o->prev->next = o->next;
+    else if (c->obs == o)
+        c->obs = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    free(o->url);
+    free(o->last);
+    free(o);
 }
 
-void south_coap_cancel(struct south_coap_call *k)
+static void sub_unlink_free(struct south_coap_call *k)
 {
-    if (!k)
-        return;
-    if (k->observing) { /* deregister (RFC 7641 §3.6) */
+    struct south_coap_obs *o = k->obs;
+    if (k->sprev)
+        k->sprev->snext = k->snext;
+    else if (o->subs == k)
+        o->subs = k->snext;
+    if (k->snext)
+        k->snext->sprev = k->sprev;
+    o->n_subs--;
+    o->c->n_subs--;
+    sd_event_source_disable_unref(k->replay);
+    free(k);
+}
+
+/* Cancels a plain call: a registered observation is deregistered (RFC
+ * 7641 §3.6). */
+static void call_cancel(struct south_coap_call *k)
+{
+    if (k->observing) {
         coap_binary_t tok = {k->token_len, k->token};
         coap_cancel_observe(k->session, &tok, COAP_MESSAGE_NON);
         sd_event_source_set_enabled(k->c->kick, SD_EVENT_ONESHOT);
@@ -608,7 +671,191 @@ void south_coap_cancel(struct south_coap_call *k)
     call_unlink_free(k);
 }
 
+/* Nobody observes any more: the device observation ends. */
+static void obs_release(struct south_coap_obs *o)
+{
+    if (o->n_subs || o->busy)
+        return;
+    if (o->dev)
+        call_cancel(o->dev);
+    obs_unlink_free(o);
+}
+
+static void obs_sweep(struct south_coap_obs *o)
+{
+    struct south_coap_call *k, *next;
+    for (k = o->subs; k; k = next) {
+        next = k->snext;
+        if (k->dead)
+            sub_unlink_free(k);
+    }
+}
+
+/* A notification of the device: kept for later subscribers, then handed
+ * to every subscriber. A subscriber's notify() may cancel any call. */
+static void obs_notify(void *ud, const struct south_coap_response *r)
+{
+    struct south_coap_obs *o = ud;
+    uint8_t *copy = NULL;
+    if (r->body_len && !(copy = malloc(r->body_len))) {
+        o->have_last = false; /* a later subscriber waits for the next one */
+    } else {
+        if (r->body_len)
+            memcpy(copy, r->body, r->body_len);
+        free(o->last);
+        o->last = copy;
+        o->last_len = r->body_len;
+        o->code = r->code;
+        o->content_format = r->content_format;
+        o->have_last = true;
+    }
+    o->busy++;
+    for (struct south_coap_call *k = o->subs; k; k = k->snext) {
+        if (k->dead)
+            continue;
+        sd_event_source_set_enabled(k->replay, SD_EVENT_OFF); /* this one is newer */
+        k->notify(k->ud, r);
+    }
+    o->busy--;
+    obs_sweep(o);
+    if (!r->final) /* else done() follows at once, and the device call is gone */
+        obs_release(o);
+}
+
+/* The device ended the observation (or never started it): every
+ * subscriber ends with the same outcome. */
+static void obs_done(void *ud, const struct south_coap_response *r)
+{
+    struct south_coap_obs *o = ud;
+    o->dev = NULL;
+    /* unlinked first: a done() that observes the same URL again starts a
+     * new observation */
+    struct south_coap *c = o->c;
+    if (o->prev)
+        o->prev->next = o->next;
+    else if (c->obs == o)
+        c->obs = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    o->prev = o->next = NULL;
+    o->busy++;
+    while (o->subs) {
+        struct south_coap_call *k = o->subs;
+        south_coap_done_fn done = k->done;
+        void *kud = k->ud;
+        bool dead = k->dead;
+        sub_unlink_free(k);
+        if (!dead)
+            done(kud, r);
+    }
+    free(o->url);
+    free(o->last);
+    free(o);
+}
+
+/* A late subscriber gets the device's last notification (the current
+ * state, RFC 7641 §4.1) from the loop, as a registration answer would
+ * come. */
+static int on_replay(sd_event_source *s, void *ud)
+{
+    struct south_coap_call *k = ud;
+    struct south_coap_obs *o = k->obs;
+    sd_event_source_set_enabled(s, SD_EVENT_OFF);
+    if (k->dead || !o->have_last)
+        return 0;
+    struct south_coap_response r = {
+            .error = SOUTH_COAP_OK,
+            .code = o->code,
+            .content_format = o->content_format,
+            .body = o->last,
+            .body_len = o->last_len,
+    };
+    o->busy++;
+    k->notify(k->ud, &r);
+    o->busy--;
+    obs_sweep(o);
+    obs_release(o);
+    return 0;
+}
+
+int south_coap_observe(struct south_coap *c, const struct south_coap_request *req,
+                       south_coap_notify_fn notify, south_coap_done_fn done, void *ud,
+                       struct south_coap_call **out)
+{
+    *out = NULL;
+    /* only a plain GET is shared: anything else is a call of its own */
+    if (req->method != COAP_REQUEST_CODE_GET || req->body_len || !req->url)
+        return start(c, req, notify, done, ud, out);
+    struct south_coap_obs *o;
+    for (o = c->obs; o; o = o->next)
+        if (!strcmp(o->url, req->url))
+            break;
+    bool fresh = !o;
+    if (fresh) {
+        o = calloc(1, sizeof(*o));
+        if (!o || !(o->url = strdup(req->url))) {
+            free(o);
+            return -ENOMEM;
+        }
+        o->c = c;
+        o->content_format = -1;
+    }
+    struct south_coap_call *k = calloc(1, sizeof(*k));
+    int r = k ? 0 : -ENOMEM;
+    if (!r && (r = sd_event_add_defer(c->ev, &k->replay, on_replay, k)) >= 0)
+        r = sd_event_source_set_enabled(k->replay, o->have_last ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+    if (r >= 0 && fresh)
+        r = start(c, req, obs_notify, obs_done, o, &o->dev);
+    if (r < 0) {
+        if (k)
+            sd_event_source_disable_unref(k->replay);
+        free(k);
+        if (fresh) {
+            free(o->url);
+            free(o);
+        }
+        return r;
+    }
+    if (fresh) {
+        o->next = c->obs;
+        if (c->obs)
+            c->obs->prev = o;
+        c->obs = o;
+    }
+    k->c = c;
+    k->obs = o;
+    k->notify = notify;
+    k->done = done;
+    k->ud = ud;
+    k->snext = o->subs;
+    if (o->subs)
+        o->subs->sprev = k;
+    o->subs = k;
+    o->n_subs++;
+    c->n_subs++;
+    *out = k;
+    return 0;
+}
+
+void south_coap_cancel(struct south_coap_call *k)
+{
+    if (!k)
+        return;
+    struct south_coap_obs *o = k->obs;
+    if (!o) {
+        call_cancel(k);
+        return;
+    }
+    if (o->busy) { /* freed when the delivery loop is over */
+        k->dead = true;
+        sd_event_source_set_enabled(k->replay, SD_EVENT_OFF);
+        return;
+    }
+    sub_unlink_free(k);
+    obs_release(o);
+}
+
 size_t south_coap_active(const struct south_coap *c)
 {
-    return c ? c->n_calls : 0;
+    return c ? c->n_calls + c->n_subs : 0;
 }

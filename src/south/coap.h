@@ -7,7 +7,10 @@
  * both ways inside libcoap, so the answer arrives whole. One UDP session
  * per device address is kept for the life of the client. Payload bytes
  * and the Content-Format pass through unchanged. Observations (RFC 7641)
- * are one device observation per call (not shared between consumers).
+ * of the same URL are shared: one registration with the device however
+ * many calls observe it; a call that joins later gets the device's last
+ * notification (from the loop) as its first; the last call to leave
+ * deregisters.
  *
  * Device addresses must be IP literals ("localhost" is taken as
  * 127.0.0.1): wotgw never resolves names on the loop.
@@ -54,6 +57,7 @@ struct south_coap_response {
     int content_format;     /* -1 when the answer had none */
     const uint8_t *body;    /* whole body; valid only during done() */
     size_t body_len;
+    bool final; /* notify(): the device answered without Observe, done() follows */
 };
 
 typedef void (*south_coap_done_fn)(void *ud, const struct south_coap_response *resp);
@@ -69,7 +73,9 @@ void south_coap_free(struct south_coap *c);
  * -ENOMEM; done() is then not called. */
 int south_coap_start(struct south_coap *c, const struct south_coap_request *req,
                      south_coap_done_fn done, void *ud, struct south_coap_call **out);
-/* Observes a resource (RFC 7641, GET with Observe 0): notify() for every
+/* Observes a resource (RFC 7641, GET with Observe 0), shared with every
+ * other call observing the same URL with a plain GET (see above; anything
+ * else gets an observation of its own): notify() for every
  * notification, the first within timeout_us (then no overall timeout);
  * done() when the device ends it (an answer without Observe is delivered
  * once through notify() and then ends it), an error, or RST. Cancelling

@@ -39,7 +39,11 @@ certificate):
     take                                 -> 4.01
   valid but not allowed                  -> 4.03
   allowed                                -> 2.05 with the value (GET),
-                                            2.04 (PUT), 2.04/2.05 (POST)
+                                            2.04 (PUT), 2.04/2.05 (POST);
+                                            observeproperty / subscribeevent
+                                            (GET with Observe): 2.05 with
+                                            Observe, or an empty ACK while
+                                            no value is there yet
 HTTPS cannot carry a PSK: psk parts of a form's security are left out of
 its HTTPS cases (and challenges).
 A subscription to a property topic is observeproperty or readproperty
@@ -775,7 +779,8 @@ class Walk:
 
     # -- CoAPS front end (the coaps forms)
     COAPS_METHOD = {"readproperty": "GET", "writeproperty": "PUT", "invokeaction": "POST",
-                    "readallproperties": "GET"}
+                    "readallproperties": "GET", "observeproperty": "GET", "subscribeevent": "GET"}
+    COAPS_OBSERVE = ("observeproperty", "subscribeevent")
 
     def coaps_form(self, thing, kind, aff, aschema, form):
         """Static checks of one coaps form and its cases, queued for coaps_run."""
@@ -783,12 +788,16 @@ class Walk:
         if not op:
             return
         method = self.COAPS_METHOD[op]
-        coll = {"properties": "properties", "actions": "actions", None: "properties"}[kind]
+        coll = {"properties": "properties", "actions": "actions", "events": "events",
+                None: "properties"}[kind]
         want_href = (f"{self.cat['coaps']['url']}/things/{thing}/{coll}" +
                      (f"/{urllib.parse.quote(aff, safe='')}" if aff else ""))
         check(form["href"] == want_href, f"{label}: href {form['href']} is {want_href}")
         check(form.get("cov:method") == method,
               f"{label}: cov:method {method} (got {form.get('cov:method')})")
+        if op in self.COAPS_OBSERVE:
+            check(form.get("subprotocol") == "cov:observe",
+                  f"{label}: subprotocol cov:observe (got {form.get('subprotocol')})")
         sec = self.conf[("thing", thing)]
         names = form.get("security", self.td["security"])
         e = self.td_expr(names)
@@ -860,6 +869,8 @@ class Walk:
                 argv += ["-c", c["crt"], "-j", c["key"], "-C", self.cat["ca"]]
         if f["payload"] is not None:
             argv += ["-t", "50", "-e", f["payload"]]
+        if f["op"] in self.COAPS_OBSERVE:  # register, wait a second, deregister
+            argv += ["-s", "1"]
         argv.append(f["href"])
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            stdin=subprocess.DEVNULL)
@@ -893,6 +904,14 @@ class Walk:
                          f"(got {code}, rc {rc})")
         if want in ("4.01", "4.03"):
             return check(code == want, f"{name}: {want} (got {code}, rc {rc})")
+        if f["op"] in self.COAPS_OBSERVE:
+            # accepted: the current value with Observe, or (no value yet: a
+            # long-polled property, an event) the empty ACK of a separate
+            # answer to come
+            acked = re.search(r"^v:1 t:ACK c:0\.00 ", out, re.M) is not None
+            return check(code == "2.05" or (code is None and acked),
+                         f"{name}: 2.05 with Observe, or accepted with an empty ACK (got {code}, "
+                         f"rc {rc})")
         ok_codes = {"GET": ("2.05",), "PUT": ("2.04",), "POST": ("2.04", "2.05")}[f["method"]]
         if not check(code in ok_codes, f"{name}: {'/'.join(ok_codes)} (got {code}, rc {rc} "
                      f"{payload[:80]!r})"):

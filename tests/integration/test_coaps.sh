@@ -242,7 +242,11 @@ check "POST on a property: 4.05" bash -c '[[ $1 == 4.05* ]]' _ "$out"
 out=$(coap "${PA[@]}" -m put -e x "$CU/things/lamp")
 check "PUT on a TD: 4.05" bash -c '[[ $1 == 4.05* ]]' _ "$out"
 out=$(coap "${PA[@]}" "$CU/things/lamp/properties/on/observe")
-check "observe route: 4.05 (Observe is not relayed over CoAPS yet)" bash -c '[[ $1 == 4.05* ]]' _ "$out"
+check "the observe route without the Observe option: 4.00" bash -c '[[ $1 == 4.00* ]]' _ "$out"
+out=$(coap "${PA[@]}" "$CU/things/lamp/events/overheated")
+check "an event without the Observe option: 4.00" bash -c '[[ $1 == 4.00* ]]' _ "$out"
+out=$(coap "${PA[@]}" -m delete "$CU/no/such/path")
+check "DELETE on an unknown path: the gateway's 4.05/4.04, never libcoap's 2.02" bash -c '[[ $1 == 4.0[45]* ]]' _ "$out"
 out=$(coap "${PA[@]}" "$CU/things/%2e%2e/properties/on")
 check "a '..' segment: 4.00" bash -c '[[ $1 == 4.00* ]]' _ "$out"
 out=$(coap "${PA[@]}" "$CU/things/lamp%01/properties/on")
@@ -365,6 +369,99 @@ check "... each event the device fires (CoAP notification) arrives as an SSE eve
     bash -c '[ "$(grep -Ec "^data: [0-9]+\.[0-9]$" "$1")" -eq 2 ]' _ "$T/sse-ev.out"
 kill "$ssepid" 2>/dev/null
 wait "$ssepid" 2>/dev/null
+
+# ---- Observe towards CoAPS consumers (RFC 7641) ----------------------------------------
+# observe_bg NAME SECONDS ARGS...: coap-client observing in the background,
+# its PDUs (-v 7) in $T/NAME.pdus
+observe_bg() {
+    local name=$1 secs=$2
+    shift 2
+    (exec timeout $((secs + 10)) $COAPC -B 10 -s "$secs" -v 7 "$@" >"$T/$name.pdus" 2>&1) &
+    eval "${name}_pid=$!"
+}
+# notes FILE: the payloads of the 2.05 answers and notifications in FILE, one a line
+notes() { grep -E "^v:1 t:(CON|NON|ACK) c:2\.05 " "$1" | sed -nE "s/.*:: '(.*)'$/\1/p"; }
+nnotes() { notes "$1" | wc -l; }
+export -f notes nnotes
+simlog_mark=$(wc -l <"$T/simdev.log")
+simlog_since() { tail -n +"$((simlog_mark + 1))" "$T/simdev.log"; }
+export -f simlog_since
+export simlog_mark
+dev_put() { curl -sS -X PUT -H 'Content-Type: application/json' -d "$2" "$DEV_URL/lamp/properties/$1"; }
+dev_put brightness 70
+observe_bg ob1 8 "${PA[@]}" "$CU/things/coaplamp/properties/brightness"
+wait_for 10 bash -c '[ "$(nnotes "$1")" -ge 1 ]' _ "$T/ob1.pdus"
+check "CoAPS observeproperty on a CoAP device: the registration is answered with the value (70) and Observe" \
+    bash -c 'grep -Eq "c:2\.05 .*Observe:[0-9]+.*:: '"'"'70'"'"'" "$1"' _ "$T/ob1.pdus"
+dev_put brightness 71
+wait_for 10 bash -c '[ "$(nnotes "$1")" -ge 2 ]' _ "$T/ob1.pdus"
+check "... a change at the device (71) arrives as a notification" [ "$(notes "$T/ob1.pdus" | tail -1)" = 71 ]
+# two more consumers of the same property: an HTTPS one (SSE) and a second CoAPS one
+(exec curl -sS --max-time 12 --cacert "$PKI/ca.crt" "${HA[@]}" -N \
+    "$GW_URL/things/coaplamp/properties/brightness/observe" >"$T/sse2.out" 2>/dev/null) &
+sse2=$!
+observe_bg ob2 6 "${PA[@]}" "$CU/things/coaplamp/properties/brightness/observe"
+wait_for 10 bash -c '[ "$(nnotes "$1")" -ge 1 ]' _ "$T/ob2.pdus"
+wait_for 10 grep -q '^data: 71$' "$T/sse2.out"
+check "a later consumer gets the current value at once (CoAPS 71, SSE 71)" \
+    bash -c '[ "$(notes "$1" | head -1)" = 71 ] && grep -q "^data: 71$" "$2"' _ "$T/ob2.pdus" "$T/sse2.out"
+dev_put brightness 72
+wait_for 10 bash -c '[ "$(notes "$1" | tail -1)" = 72 ] && [ "$(notes "$2" | tail -1)" = 72 ] && grep -q "^data: 72$" "$3"' \
+    _ "$T/ob1.pdus" "$T/ob2.pdus" "$T/sse2.out"
+check "... and all three get the next change (72)" \
+    bash -c '[ "$(notes "$1" | tail -1)" = 72 ] && [ "$(notes "$2" | tail -1)" = 72 ] && grep -q "^data: 72$" "$3"' \
+    _ "$T/ob1.pdus" "$T/ob2.pdus" "$T/sse2.out"
+check "one device observation for three consumers: the device saw one registration" \
+    [ "$(simlog_since | grep -c 'GET /lamp/properties/brightness -> 2.05 observe register')" = 1 ]
+kill "$sse2" 2>/dev/null
+wait "$sse2" 2>/dev/null
+wait "$ob1_pid" "$ob2_pid" 2>/dev/null
+wait_for 10 bash -c 'simlog_since | grep -q "GET /lamp/properties/brightness -> .* observe cancel"'
+check "the last consumer gone: the device observation is cancelled" \
+    bash -c 'simlog_since | grep -q "GET /lamp/properties/brightness -> .* observe cancel"'
+check "the gateway logs each CoAPS observation's end (the consumer deregistered)" \
+    [ "$(grep -c 'observeproperty coaplamp/brightness.*coaps.*stream closed by the consumer' "$GW_LOG")" -ge 2 ]
+# an HTTP device: its long-poll observation relayed as CoAPS notifications
+observe_bg ob3 6 "${PA[@]}" "$CU/things/lamp/properties/brightness"
+wait_for 10 grep -q 'OP=observeproperty\|observeproperty lamp/brightness' "$GW_LOG"
+sleep 0.5
+dev_put brightness 80
+wait_for 10 bash -c '[ "$(notes "$1" | tail -1)" = 80 ]' _ "$T/ob3.pdus"
+dev_put brightness 81
+wait_for 10 bash -c '[ "$(notes "$1" | tail -1)" = 81 ]' _ "$T/ob3.pdus"
+check "CoAPS observeproperty on an HTTP device (long-poll): 80 then 81" \
+    [ "$(notes "$T/ob3.pdus" | tr '\n' ' ')" = "80 81 " ]
+# events of an HTTP device (SSE) to two CoAPS subscribers: each event once to each
+observe_bg ev1 6 "${PA[@]}" "$CU/things/lamp/events/overheated"
+observe_bg ev2 6 -u sensor -k "$KEY_ALICE" "$CU/things/lamp/events/overheated" # unknown id: no handshake
+observe_bg ev3 6 "${PA[@]}" "$CU/things/lamp/events/overheated"
+sleep 1
+check "subscribeevent: nothing before the device fires" bash -c '[ "$(nnotes "$1")" = 0 ]' _ "$T/ev1.pdus"
+for i in 1 2; do
+    curl -sS -o /dev/null -X POST "$DEV_URL/lamp/_trigger/overheated"
+    wait_for 10 bash -c '[ "$(nnotes "$1")" -ge "$3" ] && [ "$(nnotes "$2")" -ge "$3" ]' _ "$T/ev1.pdus" "$T/ev3.pdus" "$i"
+done
+sleep 0.5
+check "CoAPS subscribeevent (HTTP device, SSE): two events, each once, to each of two subscribers" \
+    bash -c '[ "$(notes "$1" | grep -Ec "^[0-9]+\.[0-9]$")" = 2 ] && [ "$(notes "$2" | grep -Ec "^[0-9]+\.[0-9]$")" = 2 ] && [ "$(notes "$1")" = "$(notes "$2")" ]' \
+    _ "$T/ev1.pdus" "$T/ev3.pdus"
+check "... the one without a valid PSK got nothing" bash -c '[ "$(nnotes "$1")" = 0 ]' _ "$T/ev2.pdus"
+wait "$ev1_pid" "$ev2_pid" "$ev3_pid" 2>/dev/null
+out=$(coap_pdus "${PB[@]}" -s 2 "$CU/things/lamp/properties/brightness")
+check "observing without the right (bob): 4.03, no Observe" \
+    bash -c 'grep -q "c:4\.03" <<<"$1" && ! grep "c:4\.03" <<<"$1" | grep -q "Observe:"' _ "$out"
+sed -i 's/^coap_listen = .*/&\nmax_observers_per_peer = 0/' "$T/wotgw.conf"
+kill -HUP "$GW_PID"
+wait_for 10 bash -c '[ "$(grep -c "pre-shared keys reloaded" "$1")" -ge 1 ]' _ "$GW_LOG"
+out=$(coap_pdus "${PA[@]}" -s 2 "$CU/things/lamp/properties/brightness")
+check "max_observers_per_peer = 0 (after SIGHUP): observing is refused 5.03" grep -q "c:5\.03" <<<"$out"
+sed -i '/^max_observers_per_peer = 0$/d' "$T/wotgw.conf"
+kill -HUP "$GW_PID"
+wait_for 10 bash -c '[ "$(grep -c "pre-shared keys reloaded" "$1")" -ge 2 ]' _ "$GW_LOG"
+out=$(coap "${PA[@]}" "$CU/things/coaplamp")
+check "the exposed TD has coaps observeproperty and subscribeevent forms (cov:observe)" \
+    jqt '[.properties.brightness.forms[] | select(.op == "observeproperty" and (.href | startswith("coaps:")) and .subprotocol == "cov:observe")] | length == 1' <<<"$out"
+
 out=$(coap "${PA[@]}" "$CU/things/coapfaulty/properties/headers")
 check "CoAPS -> CoAP: no credential or DTLS detail reaches the device (only Uri-Path options)" \
     [ "$out" = '[11,11,11]' ]

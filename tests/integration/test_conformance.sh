@@ -140,8 +140,8 @@ jq -n \
   expect_per_thing: {lamp: 9, thermometer: 4, hall: 4},
   expect_mqtts_forms: 13,
   expect_mqtts_per_thing: {lamp: 7, thermometer: 3, hall: 3},
-  expect_coaps_forms: 7,
-  expect_coaps_per_thing: {lamp: 5, thermometer: 2, hall: 0},
+  expect_coaps_forms: 9,
+  expect_coaps_per_thing: {lamp: 6, thermometer: 3, hall: 0},
   coaps: {url: "coaps://127.0.0.1:\($cp)"},
   psk: [
     {identity: "alice", key: $psa, groups: ["family"]},

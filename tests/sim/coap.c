@@ -100,17 +100,77 @@ static struct sim_coap *the(coap_session_t *s)
     return coap_get_app_data(coap_session_get_context(s));
 }
 
+/* Observers seen (session, token, resource), so that the log tells a
+ * registration from a notification (libcoap calls the GET handler for
+ * both): the tests count device registrations with it. */
+#define SIM_OBSERVERS_MAX 256
+static struct sim_observer {
+    const coap_session_t *s;
+    const coap_resource_t *r;
+    uint8_t tok[8];
+    size_t len;
+} sim_observers[SIM_OBSERVERS_MAX];
+static size_t sim_n_observers;
+
+/* "register", "notify", "cancel" or NULL (not an observe request) */
+static const char *observe_kind(coap_session_t *s, const coap_pdu_t *req, coap_resource_t *r,
+                                const coap_pdu_t *resp)
+{
+    coap_opt_iterator_t it;
+    coap_opt_t *o = coap_check_option(req, COAP_OPTION_OBSERVE, &it);
+    if (!o)
+        return NULL;
+    unsigned v = coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
+    coap_bin_const_t tok = coap_pdu_get_token(req);
+    size_t i;
+    for (i = 0; i < sim_n_observers; i++)
+        if (sim_observers[i].s == s && sim_observers[i].r == r &&
+            sim_observers[i].len == tok.length && !memcmp(sim_observers[i].tok, tok.s, tok.length))
+            break;
+    bool known = i < sim_n_observers;
+    if (v == 1 || (coap_pdu_get_code(resp) >> 5) != 2) { /* ends it */
+        if (known)
+            sim_observers[i] = sim_observers[--sim_n_observers];
+        return v == 1 ? "cancel" : known ? "notify" : "register";
+    }
+    if (known)
+        return "notify";
+    if (sim_n_observers < SIM_OBSERVERS_MAX && tok.length <= 8) {
+        struct sim_observer *so = &sim_observers[sim_n_observers++];
+        so->s = s;
+        so->r = r;
+        so->len = tok.length;
+        memcpy(so->tok, tok.s, tok.length);
+    }
+    return "register";
+}
+
+/* A session's observers go with it. */
+static int on_session_event(coap_session_t *s, const coap_event_t ev)
+{
+    if (ev != COAP_EVENT_SERVER_SESSION_DEL)
+        return 0;
+    for (size_t i = 0; i < sim_n_observers;)
+        if (sim_observers[i].s == s)
+            sim_observers[i] = sim_observers[--sim_n_observers];
+        else
+            i++;
+    return 0;
+}
+
 static void log_req(coap_session_t *s, const coap_pdu_t *req, coap_resource_t *r,
                     const coap_pdu_t *resp)
 {
     struct sim_coap *c = the(s);
+    const char *ob = observe_kind(s, req, r, resp);
     if (!c || c->quiet)
         return;
     coap_str_const_t *p = coap_resource_get_uri_path(r);
     char code[8];
-    fprintf(stderr, "wotgw-simdev: coap %s /%.*s -> %s\n",
+    fprintf(stderr, "wotgw-simdev: coap %s /%.*s -> %s%s%s\n",
             coap_method_name((uint8_t)coap_pdu_get_code(req)) ?: "?", p ? (int)p->length : 0,
-            p ? (const char *)p->s : "", coap_code_str((uint8_t)coap_pdu_get_code(resp), code));
+            p ? (const char *)p->s : "", coap_code_str((uint8_t)coap_pdu_get_code(resp), code),
+            ob ? " observe " : "", ob ? ob : "");
 }
 
 static void release(coap_session_t *s, void *p)
@@ -311,6 +371,7 @@ int sim_coap_start(sd_event *ev, const struct sockaddr *sa, socklen_t len, bool 
         goto fail;
     coap_set_app_data(c->ctx, c);
     coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    coap_register_event_handler(c->ctx, on_session_event);
     c->obs = calloc(sim_n_affs(), sizeof(*c->obs));
     if (!c->obs)
         goto fail;
