@@ -64,7 +64,7 @@ PLUGIN   := $(if $(PLUGIN_SRCS),$(BUILDDIR)/wotgw_mosquitto.so)
 PIC_OBJS := $(PLUGIN_SRCS:%.c=$(BUILDDIR)/pic/%.o) $(LIB_SRCS:%.c=$(BUILDDIR)/pic/%.o)
 
 .PHONY: all clean check unit unit-asan fuzz-regress integration lint deps install \
-        uninstall format format-check fuzz bench bench-mqtt demo
+        uninstall format format-check fuzz bench bench-mqtt bench-coaps demo
 
 all: $(BINS) $(SIM) $(PLUGIN)
 
@@ -141,6 +141,8 @@ bench: all
 	tests/bench/run.sh
 bench-mqtt: all
 	tests/bench/mqtt.sh
+bench-coaps: all
+	tests/bench/coaps.sh
 
 # ---- the demo (README's first command) ------------------------------------------
 # A sub-make after deps: pkg-config flags are read when make starts.
