@@ -907,6 +907,10 @@ static void do_credentials(struct ctx *x, struct ini_section *s)
         cr->psk = xjoin(x, c->dir, e->value);
         cr->psk_line = e->line;
     }
+    if ((e = get(x, s, "oscore"))) {
+        cr->oscore = xjoin(x, c->dir, e->value);
+        cr->oscore_line = e->line;
+    }
     if ((e = get(x, s, "apikey_header"))) {
         static const char *const reserved[] = {
                 "Authorization",  "Proxy-Authorization", "Cookie",     "Host",
@@ -929,8 +933,8 @@ static void do_credentials(struct ctx *x, struct ini_section *s)
     if (!cr->apikey_header)
         cr->apikey_header = xstrdup(x, DEFAULT_APIKEY_HDR);
     if (s) {
-        static const char *const known[] = {"users",         "apikeys", "cert_identities",
-                                            "apikey_header", "psk",     NULL};
+        static const char *const known[] = {
+                "users", "apikeys", "cert_identities", "apikey_header", "psk", "oscore", NULL};
         report_unknown(x, s, known, false);
     }
 }
@@ -1351,7 +1355,10 @@ static void do_thing(struct ctx *x, struct ini_section *s, struct thing_conf *tc
     require(x, s, "td");
     tc->poll_interval_s =
             secs_key(x, s, "poll_interval", THING_DEFAULT_POLL_S, 1, 86400, "1s to 24h");
-    static const char *const known[] = {"td", "security", "allow", "scopes", "poll_interval", NULL};
+    if ((e = get(x, s, "cose_sign")) && util_parse_bool(e->value, &tc->cose_sign) < 0)
+        cerr(x, e->line, "cose_sign must be yes or no, not '%s'", e->value);
+    static const char *const known[] = {"td",        "security", "allow", "scopes", "poll_interval",
+                                        "cose_sign", NULL};
     report_unknown(x, s, known, true);
 }
 
@@ -1582,6 +1589,7 @@ void config_free(struct config *c)
     free(c->credentials.cert_identities);
     free(c->credentials.apikey_header);
     free(c->credentials.psk);
+    free(c->credentials.oscore);
     util_strv_free(c->coaps.listen);
     free(c->coaps.url);
     free(c->coaps.certificate);

@@ -76,6 +76,8 @@ struct credentials_conf {
     unsigned cert_identities_line;
     char *psk; /* CoAPS pre-shared keys (auth/psk.h), NULL: none */
     unsigned psk_line;
+    char *oscore; /* OSCORE security contexts (auth/oscore_ctx.h), NULL: none */
+    unsigned oscore_line;
     char *apikey_header; /* header name, default "X-API-Key" */
 };
 
@@ -195,6 +197,9 @@ struct thing_conf {
      * to notify (no observeproperty form) to publish its value to the
      * property topic; seconds, default THING_DEFAULT_POLL_S. */
     uint64_t poll_interval_s;
+    /* cose_sign = yes: answers are signed as COSE_Sign1 on request with a
+     * per-thing key in <state_dir>/cose/NAME.key (cose_sign.h). */
+    bool cose_sign;
     /* Borrowed from config.ini. config_load() checks that every other key
      * of the section is a policy key (security, allow, scopes, each
      * optionally followed by ".AFFORDANCE", ".OP" or ".AFFORDANCE.OP");

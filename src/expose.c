@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "expose.h"
+#include "cose_sign.h"
 #include "mqtt_topic.h"
 
 #include <errno.h>
@@ -1295,4 +1296,84 @@ done:
     json_decref(root);
     ctx_free(&x);
     return r;
+}
+
+/* ---- COSE_Sign1 forms (cose_sign.h) ------------------------------------------------ */
+
+/* The COSE variant of an HTTPS readproperty / invokeaction form. */
+static json_t *cose_form(const json_t *f, bool read, const char *kid_hex)
+{
+    json_t *c = json_deep_copy(f);
+    if (!c)
+        return NULL;
+    int r = read ? set_new(c, "contentType", json_string(COSE_SIGN1_MEDIA)) : 0;
+    if (!r)
+        r = set_new(c, "htv:headers",
+                    json_pack("[{s:s, s:s}]", "htv:fieldName", "Accept", "htv:fieldValue",
+                              COSE_SIGN1_MEDIA));
+    if (!r)
+        r = set_new(c, "response", json_pack("{s:s}", "contentType", COSE_SIGN1_MEDIA));
+    if (!r)
+        r = set_new(c, "wotgw:objectSecurity", json_string("cose-sign1"));
+    if (!r)
+        r = set_new(c, "wotgw:coseKid", json_string(kid_hex));
+    if (r < 0) {
+        json_decref(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int cose_forms(json_t *forms, const char *kid_hex)
+{
+    for (size_t i = 0; i < json_array_size(forms); i++) {
+        json_t *f = json_array_get(forms, i);
+        const char *op = json_string_value(json_object_get(f, "op"));
+        const char *pkt = json_string_value(json_object_get(f, "mqv:controlPacket"));
+        if (pkt && !strcmp(pkt, "subscribe")) {
+            /* what wotgw publishes to the broker for the thing is signed */
+            if (set_new(f, "contentType", json_string(COSE_SIGN1_MEDIA)) < 0 ||
+                set_new(f, "wotgw:objectSecurity", json_string("cose-sign1")) < 0 ||
+                set_new(f, "wotgw:coseKid", json_string(kid_hex)) < 0)
+                return -ENOMEM;
+            continue;
+        }
+        if (!op || !json_object_get(f, "htv:methodName") || json_object_get(f, "subprotocol") ||
+            json_object_get(f, "wotgw:objectSecurity"))
+            continue;
+        bool read = !strcmp(op, "readproperty");
+        if (!read && strcmp(op, "invokeaction"))
+            continue;
+        json_t *c = cose_form(f, read, kid_hex);
+        if (!c || json_array_insert_new(forms, i + 1, c) < 0)
+            return -ENOMEM;
+        i++;
+    }
+    return 0;
+}
+
+int expose_cose(const struct config *conf, const struct thing_conf *tc, const struct cose_signer *s,
+                json_t *exposed, struct diags *d)
+{
+    static const char *const kinds[] = {"properties", "actions", "events"};
+    if (!s || !exposed)
+        return 0;
+    json_t *jwk = cose_signer_jwk(s);
+    if (!jwk || set_new(exposed, "wotgw:coseKey", jwk) < 0)
+        goto nomem;
+    for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+        const char *name;
+        json_t *aff;
+        json_object_foreach(json_object_get(exposed, kinds[k]), name, aff)
+        {
+            if (cose_forms(json_object_get(aff, "forms"), s->kid_hex) < 0)
+                goto nomem;
+        }
+    }
+    if (cose_forms(json_object_get(exposed, "forms"), s->kid_hex) < 0)
+        goto nomem;
+    return 0;
+nomem:
+    diag_add(d, conf->path, tc->line, "[thing %s]: out of memory", tc->name);
+    return -ENOMEM;
 }

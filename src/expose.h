@@ -38,5 +38,21 @@
 int expose_td(const struct config *conf, const struct thing_conf *tc, const struct td *td,
               const struct policy_thing *pt, json_t **out, struct diags *d);
 
+/* [thing] cose_sign = yes (cose_sign.h): adds to the exposed TD of the thing
+ *   "wotgw:coseKey"   (top level) the public signing key as a JWK, with
+ *                     "kid" the hex of the COSE kid bytes;
+ *   a second HTTPS form after every readproperty and invokeaction HTTPS
+ *   form, the same but with "htv:headers" asking for
+ *   Accept: application/cose; cose-type="cose-sign1", "response":
+ *   {"contentType": that type} (readproperty: also its "contentType"),
+ *   "wotgw:objectSecurity": "cose-sign1" and "wotgw:coseKid": the kid hex;
+ *   on every MQTT "subscribe" form (values and events wotgw publishes, all
+ *   signed for the thing: north/mqtt.c) "contentType" becomes that type,
+ *   with the same two terms.
+ * s NULL: nothing is added. 0 or -ENOMEM. */
+struct cose_signer;
+int expose_cose(const struct config *conf, const struct thing_conf *tc, const struct cose_signer *s,
+                json_t *exposed, struct diags *d);
+
 /* Percent-encodes one path segment (RFC 3986 unreserved kept). Caller frees. */
 char *expose_path_segment(const char *s);

@@ -7,12 +7,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "cose_sign.h"
 #include "expose.h"
 #include "oauth/as.h"
 
 static void thing_clear(struct thing *t)
 {
     json_decref(t->exposed);
+    cose_signer_unref(t->cose);
     policy_thing_free(t->policy);
     td_free(t->td);
     *t = (struct thing){0};
@@ -38,6 +40,32 @@ void state_free(struct gw_state *s)
     free(s);
 }
 
+/* cose_sign = yes: the thing's signing key (made on first use) and its
+ * COSE forms in the exposed TD. A process that may not read or write the
+ * key (the broker plugin, `wotgw -t` as another user) only warns: the
+ * thing then has no key and answers COSE requests with 406. */
+static int thing_cose_load(const struct config *c, const struct thing_conf *tc, struct thing *t,
+                           struct diags *d)
+{
+    struct diags tmp = {0};
+    char *dir = util_path_join(c->state_dir, COSE_SIGN_DIR);
+    if (!dir)
+        return -ENOMEM;
+    int r = cose_signer_load(dir, tc->name, true, &t->cose, &tmp);
+    free(dir);
+    bool perm = r == -EACCES || r == -EPERM || r == -EROFS;
+    for (size_t i = 0; i < tmp.n; i++) {
+        if (perm || tmp.v[i].warning)
+            diag_warn(d, tmp.v[i].file, tmp.v[i].line, "%s", tmp.v[i].msg);
+        else
+            diag_add(d, tmp.v[i].file, tmp.v[i].line, "%s", tmp.v[i].msg);
+    }
+    diag_free(&tmp);
+    if (r < 0)
+        return perm ? 0 : r;
+    return expose_cose(c, tc, t->cose, t->exposed, d);
+}
+
 /* Loads one thing: device TD, policy, exposed TD. -EINVAL with the reason
  * in d when the thing must be refused. */
 static int thing_load(const struct config *c, const struct thing_conf *tc, struct thing *t,
@@ -58,6 +86,11 @@ static int thing_load(const struct config *c, const struct thing_conf *tc, struc
     r = expose_td(c, tc, t->td, t->policy, &t->exposed, d);
     if (r < 0)
         goto fail;
+    if (tc->cose_sign) {
+        r = thing_cose_load(c, tc, t, d);
+        if (r < 0)
+            goto fail;
+    }
     return 0;
 fail:
     thing_clear(t);

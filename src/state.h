@@ -24,12 +24,16 @@
 #include "td.h"
 
 struct as_setup;
+struct extiss;
 
 struct thing {
     const struct thing_conf *conf;
     struct td *td;
     struct policy_thing *policy;
     json_t *exposed; /* the exposed TD */
+    /* [thing] cose_sign = yes: its COSE_Sign1 key (cose_sign.h), else NULL.
+     * Reference-counted: a request in flight may keep it past a reload. */
+    struct cose_signer *cose;
 };
 
 struct gw_state {

@@ -12,7 +12,7 @@
  *
  * Each file kind is one entry in the stores[] table and each command one
  * entry in commands[]; pre-shared keys (CoAP/DTLS PSK) and OSCORE security
- * contexts are meant to become further stores with their own commands.
+ * contexts (auth/oscore_ctx.h: "oscore add|del|list") are such stores.
  *
  * Cleanup style: goto to one exit.
  */
@@ -38,15 +38,18 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "auth/oscore_ctx.h"
 #include "oauth/clients.h"
 #include "oauth/form.h"
+#include "cose_sign.h"
 #include "oauth/keys.h"
 #include "util.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
-#define DEFAULT_KEY_DIR "/var/lib/wotgw/oauth" /* [gateway] state_dir + "/oauth" */
+#define DEFAULT_KEY_DIR  "/var/lib/wotgw/oauth"          /* [gateway] state_dir + "/oauth" */
+#define DEFAULT_COSE_DIR "/var/lib/wotgw/" COSE_SIGN_DIR /* [gateway] state_dir + "/cose" */
 
 enum {
     EXIT_OK = 0,
@@ -245,8 +248,8 @@ enum store_kind {
     STORE_KEYS,    /* the authorization server's signing keys: not a line file */
     STORE_PSK,     /* CoAPS pre-shared keys (auth/psk.h): IDENTITY:KEYHEX, the key
                     * itself (DTLS needs it), so a file only root and wotgw read */
-    /* Planned: STORE_OSCORE (OSCORE security contexts: master secret, salt,
-     * sender/recipient ids). */
+    STORE_OSCORE,  /* OSCORE security contexts (auth/oscore_ctx.h): NAME KEY=VALUE...,
+                    * master secrets, so a file only root and wotgw read */
 };
 
 struct store {
@@ -269,6 +272,7 @@ static const struct store stores[] = {
         [STORE_CLIENTS] = {"client", "clients", clients_secret_ok},
         [STORE_KEYS] = {"signing key", "oauth", NULL},
         [STORE_PSK] = {"PSK identity", "psk", psk_secret_ok},
+        [STORE_OSCORE] = {"OSCORE context", "oscore", clients_secret_ok},
 };
 
 /* One parsed entry: spans into the line's text. */
@@ -282,6 +286,16 @@ struct entry {
  * caller skips those first). */
 static bool entry_parse(const struct store *st, const char *text, struct entry *e)
 {
+    if (st == &stores[STORE_OSCORE]) {
+        /* NAME KEY=VALUE...: checked as wotgw reads it */
+        size_t nl = strcspn(text, " \t");
+        *e = (struct entry){.name = text,
+                            .name_len = nl,
+                            .secret = text + nl,
+                            .secret_len = strlen(text + nl),
+                            .groups = ""};
+        return oscore_ctx_check_line(text, NULL, 0) == 0;
+    }
     if (st == &stores[STORE_CLIENTS]) {
         /* NAME KEY=VALUE...: the name, then the rest as the "secret" */
         size_t nl = strcspn(text, " \t");
@@ -331,8 +345,10 @@ struct cfile {
 
 static void cfile_free(struct cfile *f)
 {
-    for (size_t i = 0; i < f->n; i++)
+    for (size_t i = 0; i < f->n; i++) {
+        OPENSSL_cleanse(f->lines[i], strlen(f->lines[i])); /* PSKs, OSCORE secrets */
         free(f->lines[i]);
+    }
     free(f->lines);
     free(f->path);
     *f = (struct cfile){0};
@@ -821,6 +837,8 @@ enum opt_bits {
     O_SCOPES = 1u << 9,
     O_ALG = 1u << 10, /* key-rotate */
     O_DROP = 1u << 11,
+    O_ROTATE = 1u << 12, /* cose-key */
+    O_IDCTX = 1u << 13,  /* oscore add --id-context */
 };
 
 struct args {
@@ -835,6 +853,8 @@ struct args {
     const char *grants, *scopes;
     /* key-rotate */
     unsigned alg;
+    /* oscore add */
+    const char *id_context; /* hex, NULL if not given */
 };
 
 /* Input errors are -EINVAL, -EEXIST (name taken), -ESRCH (no such name),
@@ -961,6 +981,26 @@ static void list_client(const char *line)
     clients_free(c);
 }
 
+/* NAME KID SENDER_ID ID_CONTEXT (hex; "-": no ID Context, "\"\"": empty),
+ * never the master secret or salt. */
+static void list_oscore(const char *line)
+{
+    struct oscore_ctx_store *s = NULL;
+    struct diags d = {0};
+    if (oscore_ctx_parse("", line, strlen(line), &s, &d) == 0 && s->n == 1) {
+        const struct oscore_ctx_entry *e = &s->v[0];
+        char rid[2 * OSCORE_MAX_ID + 1], sid[2 * OSCORE_MAX_ID + 1],
+                ctx[2 * OSCORE_MAX_ID_CONTEXT + 1];
+        hex_encode(e->recipient_id, e->recipient_id_len, rid);
+        hex_encode(e->sender_id, e->sender_id_len, sid);
+        hex_encode(e->id_context, e->id_context_len, ctx);
+        const char *c = !e->has_id_context ? "-" : ctx[0] ? ctx : "\"\"";
+        printf("%s\t%s\t%s\t%s\n", e->name, rid[0] ? rid : "\"\"", sid[0] ? sid : "\"\"", c);
+    }
+    oscore_ctx_store_free(s);
+    diag_free(&d);
+}
+
 static void list_entries(const struct cfile *f)
 {
     for (size_t i = 0; i < f->n; i++) {
@@ -969,6 +1009,10 @@ static void list_entries(const struct cfile *f)
             continue;
         if (f->st == &stores[STORE_CLIENTS]) {
             list_client(f->lines[i]);
+            continue;
+        }
+        if (f->st == &stores[STORE_OSCORE]) {
+            list_oscore(f->lines[i]);
             continue;
         }
         printf("%.*s\t%.*s", (int)e.name_len, e.name, (int)(e.groups_len ? e.groups_len : 1),
@@ -999,24 +1043,30 @@ static const struct command commands[] = {
         {"psk-add", STORE_PSK, true, true, 0, 0, "psk-add IDENTITY"},
         {"psk-del", STORE_PSK, true, true, 0, 0, "psk-del IDENTITY"},
         {"psks", STORE_PSK, false, false, 0, 0, "psks"},
+        {"oscore-add", STORE_OSCORE, true, true, O_IDCTX, 0, "oscore add NAME [--id-context HEX]"},
+        {"oscore-del", STORE_OSCORE, true, true, 0, 0, "oscore del NAME"},
+        {"oscore-list", STORE_OSCORE, false, false, 0, 0, "oscore list"},
         {"key-rotate", STORE_KEYS, false, true, O_ALG | O_DROP, 0,
          "key-rotate [--alg ES256|EdDSA] [--drop-old]"},
+        {"cose-key", STORE_KEYS, true, true, O_ROTATE, 0, "cose-key THING [--rotate]"},
 };
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: %s [-f FILE] [-q] COMMAND [ARGS]\n"
-            "Manages the users, API keys, OAuth clients and CoAPS pre-shared keys files\n"
-            "of wotgw(8) and the signing keys of its authorization server.\n\nCommands:\n",
+            "Manages the users, API keys, OAuth clients, CoAPS pre-shared keys and OSCORE\n"
+            "contexts files of wotgw(8) and the signing keys of its authorization server.\n\n"
+            "Commands:\n",
             prog);
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         fprintf(out, "  %s\n", commands[i].synopsis);
     fprintf(out,
             "\nOptions:\n"
             "  -f, --file FILE     file to edit (default %s/wotgw/users, apikeys, clients\n"
-            "                      or psk;\n"
-            "                      key-rotate: the key directory, default " DEFAULT_KEY_DIR ")\n"
+            "                      psk or oscore;\n"
+            "                      key-rotate: the key directory, default " DEFAULT_KEY_DIR ";\n"
+            "                      cose-key: the directory, default " DEFAULT_COSE_DIR ")\n"
             "  -g, --groups LIST   groups, separated by commas (\"\" for none)\n"
             "      --stdin         read the password from one line of standard input\n"
             "      --no-password   a user that cannot log in with a password (hash \"!\")\n"
@@ -1030,12 +1080,141 @@ static void usage(FILE *out)
             "      --redirect-uri URI  a redirect URI of the code flow (repeatable)\n"
             "      --alg ALG       key-rotate: ES256 (default) or EdDSA\n"
             "      --drop-old      key-rotate: stop publishing the old keys at once\n"
+            "      --rotate        cose-key: replace the thing's COSE signing key\n"
+            "      --id-context HEX  oscore add: the context's ID Context (hex, 0-64 bytes)\n"
             "  -q, --quiet         no confirmation messages\n"
             "  -h, --help          this help\n"
             "      --version       print the version\n\n"
             "Exit status: 0 success, 1 usage or input error, 2 I/O error.\n"
             "See wotgw-passwd(8).\n",
             SYSCONFDIR, PASS_MIN_LEN);
+}
+
+/* ---- OSCORE contexts ------------------------------------------------------ */
+
+#define OSCORE_SECRET_BYTES 32
+#define OSCORE_SALT_BYTES   16
+#define OSCORE_GW_SENDER_ID 0x00 /* the gateway's Sender ID in every context it adds */
+
+/* What oscore add made, printed once for the peer after the file is saved. */
+static struct oscore_new {
+    uint8_t secret[OSCORE_SECRET_BYTES], salt[OSCORE_SALT_BYTES];
+    uint8_t kid[2]; /* the peer's Sender ID (our recipient_id) */
+    size_t kid_len;
+    uint8_t idctx[OSCORE_MAX_ID_CONTEXT];
+    size_t idctx_len;
+    bool has_idctx;
+} oscnew;
+
+/* id_context for --id-context: strict hex, at most OSCORE_MAX_ID_CONTEXT bytes */
+static int oscore_idctx_arg(const char *hex)
+{
+    size_t n = strlen(hex);
+    if (n % 2 || n / 2 > OSCORE_MAX_ID_CONTEXT || strspn(hex, "0123456789abcdefABCDEF") != n ||
+        (n && hex_decode(hex, oscnew.idctx, sizeof(oscnew.idctx), &oscnew.idctx_len) < 0)) {
+        msg("--id-context: hex digits for 0 to %d bytes", OSCORE_MAX_ID_CONTEXT);
+        return -EINVAL;
+    }
+    if (!n)
+        oscnew.idctx_len = 0;
+    oscnew.has_idctx = true;
+    return 0;
+}
+
+/* Adds a new context called a->name: the lowest free recipient_id (kid) of
+ * 1 or 2 bytes, fresh random master secret and salt. */
+static int oscore_add(struct cfile *f, const struct args *a)
+{
+    struct entry e;
+    static bool used[65536];
+    char sh[2 * OSCORE_SECRET_BYTES + 1], salth[2 * OSCORE_SALT_BYTES + 1], kidh[5],
+            ctxh[2 * OSCORE_MAX_ID_CONTEXT + 1], *line = NULL, err[160];
+    int r = 0;
+    if (cfile_find(f, a->name, &e) >= 0) {
+        msg("%s '%s' already exists in %s", f->st->what, a->name, f->path);
+        return -EEXIST;
+    }
+    memset(used, 0, sizeof(used));
+    for (size_t i = 0; i < f->n; i++) {
+        struct oscore_ctx_store *s = NULL;
+        struct diags d = {0};
+        if (!line_is_blank_or_comment(f->lines[i]) &&
+            oscore_ctx_parse("", f->lines[i], strlen(f->lines[i]), &s, &d) == 0 && s->n == 1) {
+            const struct oscore_ctx_entry *x = &s->v[0];
+            if (x->recipient_id_len == 1)
+                used[x->recipient_id[0]] = true;
+            else if (x->recipient_id_len == 2 && x->recipient_id[0])
+                used[x->recipient_id[0] << 8 | x->recipient_id[1]] = true;
+        }
+        oscore_ctx_store_free(s);
+        diag_free(&d);
+    }
+    unsigned kid = 1;
+    while (kid < 65536 && used[kid])
+        kid++;
+    if (kid == 65536) {
+        msg("%s: no free recipient ID", f->path);
+        return -E2BIG;
+    }
+    oscnew.kid_len = kid < 256 ? 1 : 2;
+    oscnew.kid[0] = (uint8_t)(kid < 256 ? kid : kid >> 8);
+    oscnew.kid[1] = (uint8_t)kid;
+    if (RAND_bytes(oscnew.secret, sizeof(oscnew.secret)) != 1 ||
+        RAND_bytes(oscnew.salt, sizeof(oscnew.salt)) != 1) {
+        msg("cannot get random bytes");
+        return -EIO;
+    }
+    hex_encode(oscnew.secret, sizeof(oscnew.secret), sh);
+    hex_encode(oscnew.salt, sizeof(oscnew.salt), salth);
+    hex_encode(oscnew.kid, oscnew.kid_len, kidh);
+    hex_encode(oscnew.idctx, oscnew.idctx_len, ctxh);
+    if (asprintf(&line, "%s sender_id=%02x recipient_id=%s%s%s master_secret=%s master_salt=%s",
+                 a->name, OSCORE_GW_SENDER_ID, kidh, oscnew.has_idctx ? " id_context=" : "",
+                 oscnew.has_idctx ? ctxh : "", sh, salth) < 0) {
+        line = NULL;
+        r = -ENOMEM;
+        goto out;
+    }
+    if (oscore_ctx_check_line(line, err, sizeof(err)) < 0) {
+        msg("invalid OSCORE context: %s", err);
+        r = -EINVAL;
+        goto out;
+    }
+    r = cfile_push(f, line);
+    if (r == 0)
+        line = NULL;
+out:
+    if (line) {
+        OPENSSL_cleanse(line, strlen(line));
+        free(line);
+    }
+    OPENSSL_cleanse(sh, sizeof(sh));
+    return r;
+}
+
+/* The peer's side of the new context, in libcoap's coap-oscore-conf(5)
+ * format (coap-client -E FILE): its Sender ID is our recipient_id. */
+static int oscore_print(const char *name)
+{
+    char sh[2 * OSCORE_SECRET_BYTES + 1], salth[2 * OSCORE_SALT_BYTES + 1], kidh[5],
+            ctxh[2 * OSCORE_MAX_ID_CONTEXT + 1];
+    hex_encode(oscnew.secret, sizeof(oscnew.secret), sh);
+    hex_encode(oscnew.salt, sizeof(oscnew.salt), salth);
+    hex_encode(oscnew.kid, oscnew.kid_len, kidh);
+    hex_encode(oscnew.idctx, oscnew.idctx_len, ctxh);
+    printf("# OSCORE context '%s' of wotgw, the peer's side (coap-oscore-conf(5))\n"
+           "master_secret,hex,\"%s\"\n"
+           "master_salt,hex,\"%s\"\n",
+           name, sh, salth);
+    if (oscnew.has_idctx)
+        printf("id_context,hex,\"%s\"\n", ctxh);
+    printf("sender_id,hex,\"%s\"\n"
+           "recipient_id,hex,\"%02x\"\n"
+           "aead_alg,integer,10\n"
+           "hkdf_alg,integer,-10\n",
+           kidh, OSCORE_GW_SENDER_ID);
+    OPENSSL_cleanse(sh, sizeof(sh));
+    return fflush(stdout) != 0 || ferror(stdout) ? -EIO : 0;
 }
 
 static int errno_to_exit(int r)
@@ -1069,7 +1248,7 @@ static int run_locked(const struct command *c, const struct args *a, const char 
     if (r < 0)
         goto out;
     if (!strcmp(c->name, "users") || !strcmp(c->name, "apikeys") || !strcmp(c->name, "clients") ||
-        !strcmp(c->name, "psks")) {
+        !strcmp(c->name, "psks") || !strcmp(c->name, "oscore-list")) {
         if (!f.exists) {
             msg("%s: no such file", f.path);
             r = -EIO;
@@ -1081,6 +1260,8 @@ static int run_locked(const struct command *c, const struct args *a, const char 
     }
     if (!strcmp(c->name, "client-add"))
         r = add_line(&f, a->name, secret);
+    else if (!strcmp(c->name, "oscore-add"))
+        r = oscore_add(&f, a);
     else if (!strcmp(c->name, "useradd") || !strcmp(c->name, "apikey-add") ||
              !strcmp(c->name, "psk-add"))
         r = add_entry(&f, a->name, secret, a->groups);
@@ -1225,6 +1406,48 @@ out:
     return r;
 }
 
+/* A [thing NAME]: 1 to 64 of A-Z a-z 0-9 . _ ~ -, not "." or "..". */
+static bool thing_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64 || !strcmp(s, ".") || !strcmp(s, ".."))
+        return false;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-") == n;
+}
+
+/* cose-key: the thing's COSE_Sign1 key in dir, made when missing or
+ * replaced with rotate; prints its kid. The exit status. */
+static int cose_key(const char *dir, const char *thing, bool rotate)
+{
+    struct diags d = {0};
+    char kid[2 * COSE_SIGN_KID_LEN + 1] = "";
+    struct cose_signer *s = NULL;
+    int r;
+    if (rotate) {
+        r = cose_signer_rotate(dir, thing, kid, &d);
+    } else {
+        r = cose_signer_load(dir, thing, true, &s, &d);
+        if (r == 0)
+            memcpy(kid, s->kid_hex, sizeof(kid));
+        cose_signer_unref(s);
+    }
+    diag_print(&d, stderr);
+    diag_free(&d);
+    if (r < 0) {
+        msg("%s: COSE key of '%s': %s", dir, thing, strerror(-r));
+        return r == -EINVAL ? EXIT_INPUT : EXIT_IO;
+    }
+    printf("%s\n", kid);
+    if (fflush(stdout) != 0)
+        return EXIT_IO;
+    if (rotate)
+        info("new COSE_Sign1 key %s for thing '%s' in %s/%s.key", kid, thing, dir, thing);
+    else
+        info("COSE_Sign1 key of thing '%s': kid %s (%s/%s.key)", thing, kid, dir, thing);
+    info("run 'systemctl reload wotgw' to sign with it (the thing needs cose_sign = yes)");
+    return EXIT_OK;
+}
+
 /* key-rotate: a new signing key in dir; the exit status. */
 static int key_rotate(const char *dir, unsigned alg, bool drop_old)
 {
@@ -1261,6 +1484,8 @@ int main(int argc, char **argv)
         OPT_SCOPES,
         OPT_ALG,
         OPT_DROP,
+        OPT_ROTATE,
+        OPT_IDCTX,
     };
     static const struct option lopts[] = {
             {"file", required_argument, NULL, 'f'},
@@ -1279,6 +1504,8 @@ int main(int argc, char **argv)
             {"scopes", required_argument, NULL, OPT_SCOPES},
             {"alg", required_argument, NULL, OPT_ALG},
             {"drop-old", no_argument, NULL, OPT_DROP},
+            {"rotate", no_argument, NULL, OPT_ROTATE},
+            {"id-context", required_argument, NULL, OPT_IDCTX},
             {0},
     };
     static struct secret pw, again;
@@ -1292,6 +1519,7 @@ int main(int argc, char **argv)
     (void)mlock(&again, sizeof(again));
     (void)mlock(key, sizeof(key));
     (void)mlock(pskhex, sizeof(pskhex));
+    (void)mlock(&oscnew, sizeof(oscnew));
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":f:g:m:qh", lopts, NULL)) != -1) {
         switch (c) {
@@ -1344,6 +1572,11 @@ int main(int argc, char **argv)
             }
             break;
         case OPT_DROP: a.opts |= O_DROP; break;
+        case OPT_ROTATE: a.opts |= O_ROTATE; break;
+        case OPT_IDCTX:
+            a.id_context = optarg;
+            a.opts |= O_IDCTX;
+            break;
         case 'q': quiet = true; break;
         case 'h':
             usage(stdout);
@@ -1360,6 +1593,19 @@ int main(int argc, char **argv)
     if (optind >= argc) {
         msg("no command given");
         goto usage_error;
+    }
+    char subcmd[32];
+    if (!strcmp(argv[optind], "oscore")) {
+        /* "oscore add|del|list": the commands oscore-add, oscore-del, oscore-list */
+        const char *sub = optind + 1 < argc ? argv[optind + 1] : "";
+        if (strcmp(sub, "add") && strcmp(sub, "del") && strcmp(sub, "list")) {
+            msg("usage: %s oscore add NAME [--id-context HEX] | oscore del NAME | oscore list",
+                prog);
+            goto usage_error;
+        }
+        snprintf(subcmd, sizeof(subcmd), "oscore-%s", sub);
+        optind++;
+        argv[optind] = subcmd;
     }
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         if (!strcmp(argv[optind], commands[i].name))
@@ -1385,6 +1631,14 @@ int main(int argc, char **argv)
         msg("--no-password cannot be combined with --stdin, -m or --allow-short");
         goto usage_error;
     }
+    if (!strcmp(cmd->name, "cose-key")) {
+        if (!thing_name_ok(argv[optind + 1])) {
+            msg("invalid thing name (allowed: 1 to 64 of A-Z a-z 0-9 . _ ~ -)");
+            goto out;
+        }
+        rc = cose_key(a.file ? a.file : DEFAULT_COSE_DIR, argv[optind + 1], a.opts & O_ROTATE);
+        goto out;
+    }
     if (cmd->takes_name) {
         a.name = argv[optind + 1];
         if (!word_ok(a.name, strlen(a.name), NAME_MAX_LEN)) {
@@ -1394,6 +1648,8 @@ int main(int argc, char **argv)
     }
     if (groups_arg && groups_normalize(groups_arg, &a.groups) < 0)
         goto out;
+    if (a.id_context && oscore_idctx_arg(a.id_context) < 0)
+        goto usage_error;
     if (!strcmp(cmd->name, "key-rotate")) {
         rc = key_rotate(a.file ? a.file : DEFAULT_KEY_DIR, a.alg ? a.alg : JWT_ALG_ES256,
                         a.opts & O_DROP);
@@ -1487,7 +1743,19 @@ int main(int argc, char **argv)
         goto out;
     }
     rc = EXIT_OK;
-    if (!strcmp(cmd->name, "psk-add")) {
+    if (!strcmp(cmd->name, "oscore-add")) {
+        /* Shown once, after it is safely stored. */
+        if (oscore_print(a.name) < 0) {
+            msg("cannot print the context; remove it with oscore del and add it again");
+            rc = EXIT_IO;
+            goto out;
+        }
+        char kidh[5];
+        hex_encode(oscnew.kid, oscnew.kid_len, kidh);
+        info("OSCORE context '%s' (kid %s) added to %s; its master secret is shown only this "
+             "once: the lines above are the peer's coap-oscore-conf(5) file",
+             a.name, kidh, path);
+    } else if (!strcmp(cmd->name, "psk-add")) {
         printf("%s\n", key);
         if (fflush(stdout) != 0 || ferror(stdout)) {
             msg("cannot print the key; it is in %s", path);
@@ -1514,10 +1782,10 @@ int main(int argc, char **argv)
             info("API key for '%s' added to %s; it is shown only this once", a.name, path);
     } else if (cmd->writes) {
         static const char *const done[] = {
-                "useradd",    "added to",     "passwd",     "changed in",
-                "usermod",    "changed in",   "userdel",    "removed from",
-                "apikey-del", "removed from", "client-add", "added to",
-                "client-del", "removed from", "psk-del",    "removed from"};
+                "useradd",      "added to",   "passwd",       "changed in",   "usermod",
+                "changed in",   "userdel",    "removed from", "apikey-del",   "removed from",
+                "client-add",   "added to",   "client-del",   "removed from", "psk-del",
+                "removed from", "oscore-del", "removed from"};
         for (size_t i = 0; i < ARRAY_SIZE(done); i += 2)
             if (!strcmp(cmd->name, done[i]))
                 info("%s '%s' %s %s", stores[cmd->store].what, a.name, done[i + 1], path);
@@ -1534,6 +1802,7 @@ out:
     OPENSSL_cleanse(&again, sizeof(again));
     OPENSSL_cleanse(key, sizeof(key));
     OPENSSL_cleanse(pskhex, sizeof(pskhex));
+    OPENSSL_cleanse(&oscnew, sizeof(oscnew));
     free(hash);
     free(a.groups);
     free(path);

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cose_sign.h"
 #include "log.h"
 #include "oauth/as.h"
 #include "north/http_util.h"
@@ -128,6 +129,9 @@ struct https_req {
     struct proxy_call *call;
     struct MHD_Response *resp; /* ready to queue after a resume */
     unsigned resp_status;
+    /* Accept: application/cose; cose-type="cose-sign1" (cose_sign.h): the
+     * thing's key, held until the device's answer is signed */
+    struct cose_signer *cose;
     /* streams */
     bool stream;
     bool stream_done;
@@ -421,6 +425,7 @@ static void req_unref(struct https_req *rq)
     if (rq->as_req && rq->body) /* login forms carry passwords */
         OPENSSL_cleanse(rq->body, rq->body_cap);
     as_req_free(rq);
+    cose_signer_unref(rq->cose);
     free(rq->body);
     free(rq->sbuf);
     free(rq);
@@ -576,6 +581,66 @@ static enum MHD_Result queue_error(struct https_req *rq, int status, const char 
     return queue_result(rq, &res);
 }
 
+/* ---- COSE_Sign1 answers (cose_sign.h) ------------------------------------------------------ */
+
+/* Before the device is asked: NULL to go on (rq->cose set when the answer
+ * is to be signed), else the detail of a 406. Only a caller who may see
+ * the thing learns that it cannot sign; others get the proxy's 401/404. */
+static const char *cose_negotiate(struct https_req *rq)
+{
+    const char *accept =
+            MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    struct cose_accept a;
+    if (!accept || !strcasestr(accept, "application/cose"))
+        return NULL;
+    cose_accept_parse(accept, &a);
+    if (!a.sign1)
+        return NULL;
+    bool op_ok = rq->in.op == WOT_OP_READPROPERTY || rq->in.op == WOT_OP_INVOKEACTION;
+    const struct gw_state *s = rq->h->gw->state;
+    const struct thing *t = state_find_thing(s, rq->in.thing);
+    if (op_ok && t && t->cose) {
+        rq->cose = cose_signer_ref(t->cose);
+        return NULL;
+    }
+    if (a.others || !t)
+        return NULL;
+    struct policy_env env;
+    state_policy_env(s, (int64_t)time(NULL), &env);
+    if (!policy_may_see(&env, t->policy, t->td, &rq->in.cred))
+        return NULL;
+    return op_ok ? "this thing does not sign its answers (no COSE key): ask without "
+                   "Accept: application/cose"
+                 : "COSE_Sign1 answers are offered for readproperty and invokeaction only";
+}
+
+/* The device's 2xx answer as a COSE_Sign1; a 500 when it cannot be signed. */
+static struct MHD_Response *cose_response(struct https_req *rq, const struct proxy_result *res)
+{
+    uint8_t *msg = NULL;
+    size_t len = 0;
+    int r = cose_signer_sign1(rq->cose, res->content_type, res->body, res->body_len, &msg, &len);
+    if (r < 0) {
+        log_msg(LOG_ERR, "thing %s: cannot sign the answer as COSE_Sign1 (kid %s): %s",
+                rq->in.thing, rq->cose->kid_hex, strerror(-r));
+        struct proxy_result err = {.status = 500, .detail = "the answer could not be signed"};
+        rq->resp_status = 500;
+        return make_response(rq->h, &err, rq->route.kind);
+    }
+    struct MHD_Response *m = MHD_create_response_from_buffer(len, msg, MHD_RESPMEM_MUST_FREE);
+    if (!m) {
+        free(msg);
+        return NULL;
+    }
+    if (add_header(m, MHD_HTTP_HEADER_CONTENT_TYPE, COSE_SIGN1_MEDIA) != MHD_YES ||
+        add_header(m, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT) != MHD_YES ||
+        !common_headers(rq->h, m)) {
+        MHD_destroy_response(m);
+        return NULL;
+    }
+    return m;
+}
+
 /* ---- proxy callbacks ---------------------------------------------------------------------- */
 
 static void on_proxy_done(void *ud, const struct proxy_result *res)
@@ -588,7 +653,12 @@ static void on_proxy_done(void *ud, const struct proxy_result *res)
         return;
     }
     rq->resp_status = (unsigned)res->status;
-    rq->resp = make_response(rq->h, res, rq->route.kind);
+    /* 204/205 carry no body: nothing to sign */
+    if (rq->cose && res->from_device && res->status >= 200 && res->status < 300 &&
+        res->status != 204 && res->status != 205)
+        rq->resp = cose_response(rq, res);
+    else
+        rq->resp = make_response(rq->h, res, rq->route.kind);
     req_resume(rq);
 }
 
@@ -946,7 +1016,10 @@ static enum MHD_Result dispatch(struct https_req *rq)
             res.content_type = "application/ld+json";
         break;
     case HTTP_ROUTE_TD: r = proxy_get_td(h->gw->proxy, &rq->in, &res, &body); break;
-    default:
+    default: {
+        const char *no_cose = cose_negotiate(rq);
+        if (no_cose)
+            return queue_error(rq, MHD_HTTP_NOT_ACCEPTABLE, no_cose, 0);
         r = proxy_start(h->gw->proxy, &rq->in, &https_proxy_ops, rq, &rq->call, &res);
         if (r == 0) {
             if (rq->in.op == WOT_OP_OBSERVEPROPERTY || rq->in.op == WOT_OP_SUBSCRIBEEVENT)
@@ -956,6 +1029,7 @@ static enum MHD_Result dispatch(struct https_req *rq)
             return MHD_YES;
         }
         break;
+    }
     }
     if (r < 0)
         return MHD_NO;

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
+#include "cose_sign.h"
 #include "log.h"
 #include "mqtt_topic.h"
 #include "north/http_util.h"
@@ -69,6 +70,9 @@ struct feed {
     size_t last_len;
     char *last_type;
     bool have_last;
+    /* [thing] cose_sign = yes: what is published is a COSE_Sign1 of the
+     * value (cose_sign.h) */
+    struct cose_signer *cose;
 };
 
 struct mq {
@@ -422,10 +426,31 @@ static void feed_store(struct feed *f, const uint8_t *data, size_t len, const ch
     feed_publish(f);
 }
 
+/* A value or event to the feed's topic, signed for a thing with a COSE key. */
+static void feed_send(struct feed *f, const uint8_t *data, size_t len, bool retain,
+                      const char *type)
+{
+    if (!f->cose) {
+        publish(f->m, f->topic, data, len, retain, type, NULL, 0, 0);
+        return;
+    }
+    uint8_t *msg = NULL;
+    size_t mlen = 0;
+    int r = cose_signer_sign1(f->cose, type, data, len, &msg, &mlen);
+    if (r < 0) {
+        log_msg(LOG_ERR, "mqtt: cannot sign %s/%s as COSE_Sign1 (kid %s): %s", f->thing, f->name,
+                f->cose->kid_hex, strerror(-r));
+        f->m->dropped++;
+        return;
+    }
+    publish(f->m, f->topic, msg, mlen, retain, COSE_SIGN1_MEDIA, NULL, 0, 0);
+    free(msg);
+}
+
 static void feed_publish(struct feed *f)
 {
     if (f->kind == MQTT_TOPIC_PROPERTY && f->have_last)
-        publish(f->m, f->topic, f->last, f->last_len, true, f->last_type, NULL, 0, 0);
+        feed_send(f, f->last, f->last_len, true, f->last_type);
 }
 
 static void feed_done(void *ud, const struct proxy_result *res)
@@ -463,7 +488,7 @@ static int feed_event(void *ud, const char *event, const uint8_t *data, size_t l
     if (f->kind == MQTT_TOPIC_PROPERTY)
         feed_store(f, data, len, content_type);
     else
-        publish(f->m, f->topic, data, len, false, content_type, NULL, 0, 0);
+        feed_send(f, data, len, false, content_type);
     return 0;
 }
 
@@ -573,6 +598,7 @@ static void feeds_stop(struct mq *m)
         free(f->topic);
         free(f->last);
         free(f->last_type);
+        cose_signer_unref(f->cose);
     }
     free(m->feeds);
     m->feeds = NULL;
@@ -645,6 +671,7 @@ static int feeds_build(struct mq *m)
             f->thing = strdup(t->conf->name);
             f->name = strdup(a->name);
             f->topic = strdup(topic);
+            f->cose = cose_signer_ref(t->cose);
             m->n_feeds++;
             if (!f->thing || !f->name || !f->topic)
                 return -ENOMEM;

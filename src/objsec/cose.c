@@ -618,7 +618,10 @@ static int encode_protected(const struct cose_params *p, int64_t alg, uint8_t *p
     }
     if (p->has_ctype) {
         cbor_put_int(&e, COSE_HDR_CTYPE);
-        cbor_put_uint(&e, p->ctype);
+        if (p->ctype_str)
+            cbor_put_tstr(&e, p->ctype_str, p->ctype_str_len);
+        else
+            cbor_put_uint(&e, p->ctype);
     }
     if (p->kid && p->kid_protected) {
         cbor_put_int(&e, COSE_HDR_KID);
@@ -653,6 +656,9 @@ static int check_params(const struct cose_params *p)
     if (!p)
         return -EINVAL;
     if ((p->kid && p->kid_len > COSE_MAX_KID) || (p->has_ctype && p->ctype > 65535))
+        return -EINVAL;
+    if (p->has_ctype && p->ctype_str &&
+        (p->ctype_str_len == 0 || p->ctype_str_len > COSE_MAX_CTYPE_STR))
         return -EINVAL;
     if (p->external_aad_len > COSE_MAX_EXTERNAL_AAD)
         return -E2BIG;

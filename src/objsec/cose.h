@@ -108,6 +108,8 @@ struct cose_params {
     bool kid_protected; /* default: kid in the unprotected bucket */
     bool has_ctype;     /* content format (3), protected */
     uint64_t ctype;
+    const char *ctype_str; /* with has_ctype: a media type text instead of ctype */
+    size_t ctype_str_len;  /* 1..COSE_MAX_CTYPE_STR */
     /* Encrypt0 only. iv: the full nonce (unprotected IV, 5). partial_iv:
      * sent as Partial IV (6); the nonce is the key's Base IV (right-padded
      * with zeros to the nonce length) XOR the left-padded Partial IV.

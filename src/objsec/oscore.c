@@ -225,6 +225,22 @@ static void replay_update(struct oscore_ctx *c, uint64_t seq)
     c->replay_bits |= UINT64_C(1) << (c->replay_max - seq);
 }
 
+void oscore_replay_clear(struct oscore_ctx *c)
+{
+    c->replay_seen = false;
+    c->replay_max = 0;
+    c->replay_bits = 0;
+    c->replay_floor = 0;
+}
+
+void oscore_replay_sync(struct oscore_ctx *c, uint64_t seq)
+{
+    c->replay_seen = true;
+    c->replay_max = seq;
+    c->replay_bits = 1;
+    c->replay_floor = seq;
+}
+
 /* ---- nonce and AAD ---------------------------------------------------- */
 
 int oscore_nonce(const struct oscore_ctx *c, const uint8_t *id_piv, size_t id_piv_len,

@@ -250,6 +250,12 @@ int oscore_protect_request(struct oscore_ctx *c, const struct oscore_msg *in,
 int oscore_unprotect_request(struct oscore_ctx *c, const struct oscore_msg *in,
                              struct oscore_msg *out, uint8_t *buf, size_t cap,
                              struct oscore_req *req);
+/* Replay window resets for a server rebuilding the window after a restart
+ * (Appendix B.1.2, objsec/oscore_server.h): clear forgets every number
+ * (nothing seen, floor 0); sync makes seq the only number seen and the
+ * floor, so that nothing older is accepted. */
+void oscore_replay_clear(struct oscore_ctx *c);
+void oscore_replay_sync(struct oscore_ctx *c, uint64_t seq);
 /* new_piv: use a fresh sender sequence number as Partial IV (mandatory for
  * Observe notifications) instead of the request's nonce. */
 int oscore_protect_response(struct oscore_ctx *c, const struct oscore_req *req, bool new_piv,

@@ -306,4 +306,49 @@ printf 'broken line\n' >> "$C"
 "$WOTGW" -t -c "$T/oauth.conf" >/dev/null 2>"$T/t.err"; rc=$?
 check "wotgw -t refuses a broken clients file with FILE:LINE" bash -c '[ $1 -ne 0 ] && grep -q "clients:4:" "$2"' _ $rc "$T/t.err"
 
+# ---- OSCORE security contexts (oscore add|del|list) ---------------------------------
+O=$T/oscore
+printf '# OSCORE contexts\n' > "$O"
+"$PASSWD" -f "$O" oscore add sensor-7 >"$T/o1.conf" 2>"$T/o1.err"; rc=$?
+check "oscore add: exit 0, prints the peer's coap-oscore-conf" bash -c \
+    '[ $1 -eq 0 ] && grep -qx "sender_id,hex,\"01\"" "$2" && grep -qx "recipient_id,hex,\"00\"" "$2" &&
+     grep -qE "^master_secret,hex,\"[0-9a-f]{64}\"$" "$2" && grep -qE "^master_salt,hex,\"[0-9a-f]{32}\"$" "$2" &&
+     grep -qx "aead_alg,integer,10" "$2" && ! grep -q id_context "$2"' _ $rc "$T/o1.conf"
+sec1=$(sed -n 's/^master_secret,hex,"\(.*\)"$/\1/p' "$T/o1.conf")
+salt1=$(sed -n 's/^master_salt,hex,"\(.*\)"$/\1/p' "$T/o1.conf")
+check "oscore add: the file line is the gateway's side of the same context" \
+    grep -qx "sensor-7 sender_id=00 recipient_id=01 master_secret=$sec1 master_salt=$salt1" "$O"
+check "oscore add: the comment is kept, mode 0640" bash -c '[ "$(head -n 1 "$1")" = "# OSCORE contexts" ] && [ "$(stat -c %a "$1")" = 640 ]' _ "$O"
+check "oscore add: the secret is not in the messages" bash -c '! grep -q "$1" "$2" && grep -q "kid 01" "$2"' _ "$sec1" "$T/o1.err"
+"$PASSWD" -q -f "$O" oscore add lamp --id-context 37CBF3210017A2D3 >"$T/o2.conf" 2>"$T/o2.err"; rc=$?
+check "oscore add --id-context: next kid, ID Context in both sides" bash -c \
+    '[ $1 -eq 0 ] && [ ! -s "$3" ] && grep -qx "sender_id,hex,\"02\"" "$2" && grep -qx "id_context,hex,\"37cbf3210017a2d3\"" "$2" &&
+     grep -q "^lamp sender_id=00 recipient_id=02 id_context=37cbf3210017a2d3 master_secret=" "$4"' _ $rc "$T/o2.conf" "$T/o2.err" "$O"
+check "oscore add: a new secret per context" bash -c '! grep -q "$1" "$2"' _ "$sec1" "$T/o2.conf"
+out=$("$PASSWD" -f "$O" oscore list 2>&1); rc=$?
+check "oscore list: names and ids, never a secret" bash -c \
+    '[ $1 -eq 0 ] && [ "$2" = "$(printf "sensor-7\t01\t00\t-\nlamp\t02\t00\t37cbf3210017a2d3")" ] && [[ $2 != *"$3"* ]] && [[ $2 != *"$4"* ]]' _ $rc "$out" "$sec1" "$salt1"
+"$PASSWD" -f "$O" oscore add lamp >"$T/o3.out" 2>&1; rc=$?
+check "oscore add of an existing name: exit 1, nothing printed on stdout" bash -c '[ $1 -eq 1 ] && ! grep -q master_secret "$2"' _ $rc "$T/o3.out"
+"$PASSWD" -f "$O" oscore add x --id-context 123 >/dev/null 2>&1; check "oscore add --id-context with odd hex: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$O" oscore add x --id-context "$(printf '%0130d' 0)" >/dev/null 2>&1; check "oscore add --id-context over 64 bytes: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$O" oscore add 'a/b' >/dev/null 2>&1; check "oscore add with an invalid name: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$O" oscore >/dev/null 2>&1; check "oscore without a subcommand: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$O" oscore frob x >/dev/null 2>&1; check "oscore with an unknown subcommand: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$O" oscore del lamp --id-context 00 >/dev/null 2>&1; check "oscore del --id-context: exit 1" [ $? -eq 1 ]
+"$PASSWD" -f "$O" oscore del nope >/dev/null 2>&1; check "oscore del of an unknown name: exit 1" [ $? -eq 1 ]
+"$PASSWD" -q -f "$O" oscore del sensor-7; rc=$?
+check "oscore del: exit 0, the line is gone, the others stay" bash -c \
+    '[ $1 -eq 0 ] && ! grep -q "^sensor-7 " "$2" && grep -q "^lamp " "$2" && [ "$(head -n 1 "$2")" = "# OSCORE contexts" ]' _ $rc "$O"
+printf 'broken line\n' >> "$O"
+"$PASSWD" -q -f "$O" oscore add after-broken >/dev/null 2>"$T/o4.err"; rc=$?
+check "oscore add keeps an unparsable line and warns with FILE:LINE only" bash -c \
+    '[ $1 -eq 0 ] && grep -qx "broken line" "$2" && grep -q "oscore:3: warning: not a valid OSCORE context line" "$3"' _ $rc "$O" "$T/o4.err"
+# parallel adds: the lock gives every context its own kid
+for i in 1 2 3 4 5; do "$PASSWD" -q -f "$O" oscore add "par$i" >/dev/null 2>&1 & done
+wait
+check "5 parallel oscore adds: 5 lines, distinct recipient ids" bash -c \
+    '[ "$(grep -c "^par[1-5] " "$1")" = 5 ] && [ "$(grep -o "recipient_id=[0-9a-f]*" "$1" | sort | uniq -d | wc -l)" = 0 ]' _ "$O"
+"$PASSWD" -f "$T/none" oscore list >/dev/null 2>&1; check "oscore list of a missing file: exit 2" [ $? -eq 2 ]
+
 finish
