@@ -323,6 +323,11 @@ check "a code with the redirect URI the app sent" new_code code3 "$CHAL"
 st=$(code_exchange otherruri "$CODE" "$VER" "https://app.example/other")
 check "a code exchanged with another redirect_uri: invalid_grant ($st)" \
     bash -c '[ "$1" = 400 ] && jq -e ".error == \"invalid_grant\"" "$2" >/dev/null' _ "$st" "$T/otherruri.json"
+check "a code for the app, to be presented by another client" new_code code3b "$CHAL"
+st=$(api stolen -d grant_type=authorization_code -d client_id=tv --data-urlencode "code=$CODE" \
+    --data-urlencode "code_verifier=$VER" --data-urlencode "redirect_uri=$RURI" "$GW_URL/oauth/token")
+check "token substitution: the app's code and verifier presented by client tv: refused, no token ($st)" \
+    bash -c '[ "$1" = 400 ] && jq -e "(.error == \"invalid_grant\" or .error == \"unauthorized_client\") and (has(\"access_token\") | not)" "$2" >/dev/null' _ "$st" "$T/stolen.json"
 check "a code for the app" new_code code4 "$CHAL"
 st=$(code_exchange nover "$CODE" "")
 check "a code exchange without code_verifier: 400 ($st)" \
