@@ -953,6 +953,68 @@ static void issuer_url(struct ctx *x, struct ini_section *s, const char *key, ch
         *dst = xstrdup(x, e->value);
 }
 
+static uint64_t secs_key(struct ctx *x, struct ini_section *s, const char *key, uint64_t def,
+                         uint64_t lo, uint64_t hi, const char *range);
+
+/* The key source of an [issuer]: exactly one of jwks, jwks_uri,
+ * introspection_url, with the keys that go with it. */
+static void do_issuer_source(struct ctx *x, struct ini_section *s, struct issuer_conf *ic)
+{
+    struct config *c = x->c;
+    struct ini_entry *e;
+    struct ini_entry *ej = ini_get(s, "jwks"), *eu = ini_get(s, "jwks_uri"),
+                     *ei = ini_get(s, "introspection_url");
+    int n = !!ej + !!eu + !!ei;
+    if (n == 0)
+        cerr(x, s->line,
+             "missing required key 'jwks' in [issuer %s] (or jwks_uri, or introspection_url)",
+             s->name);
+    else if (n > 1)
+        cerr(x, (eu ? eu : ei)->line,
+             "[issuer %s]: give only one of jwks, jwks_uri and introspection_url", s->name);
+    issuer_url(x, s, "jwks_uri", &ic->jwks_uri);
+    issuer_url(x, s, "introspection_url", &ic->introspection_url);
+    ic->jwks_refresh_s = secs_key(x, s, "jwks_refresh", 3600, 1, 7 * 86400, "1s to 7d");
+    ic->jwks_max_stale_s = secs_key(x, s, "jwks_max_stale", 86400, 0, 30 * 86400, "0 to 30d");
+    ic->jwks_refetch_min_s = secs_key(x, s, "jwks_refetch_min", 60, 1, 86400, "1s to 1d");
+    ic->introspection_cache_ttl_s =
+            secs_key(x, s, "introspection_cache_ttl", 60, 1, 3600, "1s to 1h");
+    ic->introspection_cache = 1024;
+    if ((e = get(x, s, "introspection_cache"))) {
+        uint64_t v;
+        if (util_parse_uint(e->value, 16, 65536, &v) < 0)
+            cerr(x, e->line, "introspection_cache = %s: give a count from 16 to 65536", e->value);
+        else
+            ic->introspection_cache = v;
+    }
+    if ((e = get(x, s, "introspection_client_id"))) {
+        if (!*e->value || strlen(e->value) > 255 || !no_blank(e->value))
+            cerr(x, e->line, "introspection_client_id: 1 to 255 characters without blanks");
+        else
+            ic->introspection_client_id = xstrdup(x, e->value);
+    }
+    if ((e = get(x, s, "introspection_secret_file")))
+        ic->introspection_secret_file = xjoin(x, c->dir, e->value);
+    if ((e = get(x, s, "ca")))
+        ic->ca = xjoin(x, c->dir, e->value);
+    if (ei && (!ic->introspection_client_id || !ic->introspection_secret_file))
+        cerr(x, ei->line,
+             "introspection_url needs introspection_client_id and introspection_secret_file");
+    static const char *const uri_keys[] = {"jwks_refresh", "jwks_max_stale", "jwks_refetch_min",
+                                           NULL};
+    static const char *const intro_keys[] = {"introspection_client_id", "introspection_secret_file",
+                                             "introspection_cache", "introspection_cache_ttl",
+                                             NULL};
+    for (size_t i = 0; uri_keys[i]; i++)
+        if (!eu && (e = ini_get(s, uri_keys[i])))
+            cerr(x, e->line, "%s needs jwks_uri", uri_keys[i]);
+    for (size_t i = 0; intro_keys[i]; i++)
+        if (!ei && (e = ini_get(s, intro_keys[i])))
+            cerr(x, e->line, "%s needs introspection_url", intro_keys[i]);
+    if (!eu && !ei && (e = ini_get(s, "ca")))
+        cerr(x, e->line, "ca needs jwks_uri or introspection_url");
+}
+
 static void do_issuer(struct ctx *x, struct ini_section *s, struct issuer_conf *ic)
 {
     struct config *c = x->c;
@@ -988,8 +1050,8 @@ static void do_issuer(struct ctx *x, struct ini_section *s, struct issuer_conf *
                 cerr(x, e->line, "audience: a value longer than %d characters", MAX_ISS_LEN);
     }
     require(x, s, "issuer");
-    require(x, s, "jwks");
     require(x, s, "audience");
+    do_issuer_source(x, s, ic);
 
     if ((e = get(x, s, "algorithms"))) {
         const char *bad, *why;
@@ -1053,11 +1115,26 @@ static void do_issuer(struct ctx *x, struct ini_section *s, struct issuer_conf *
         if (o)
             cerr(x, o->line, "%s needs token_url (and a flow)", o->key);
     }
-    static const char *const known[] = {"issuer",    "jwks",
-                                        "audience",  "algorithms",
-                                        "leeway",    "authorization_url",
-                                        "token_url", "device_authorization_url",
-                                        "flow",      NULL};
+    static const char *const known[] = {"issuer",
+                                        "jwks",
+                                        "jwks_uri",
+                                        "jwks_refresh",
+                                        "jwks_max_stale",
+                                        "jwks_refetch_min",
+                                        "introspection_url",
+                                        "introspection_client_id",
+                                        "introspection_secret_file",
+                                        "introspection_cache",
+                                        "introspection_cache_ttl",
+                                        "ca",
+                                        "audience",
+                                        "algorithms",
+                                        "leeway",
+                                        "authorization_url",
+                                        "token_url",
+                                        "device_authorization_url",
+                                        "flow",
+                                        NULL};
     report_unknown(x, s, known, false);
 }
 
@@ -1604,6 +1681,11 @@ void config_free(struct config *c)
         free(ic->name);
         free(ic->iss);
         free(ic->jwks);
+        free(ic->jwks_uri);
+        free(ic->introspection_url);
+        free(ic->introspection_client_id);
+        free(ic->introspection_secret_file);
+        free(ic->ca);
         util_strv_free(ic->audiences);
         free(ic->authorization_url);
         free(ic->token_url);

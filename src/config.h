@@ -93,8 +93,20 @@ struct issuer_conf {
     char *name; /* section name, used in "bearer:NAME" */
     unsigned line;
     char *iss;  /* expected "iss" claim */
-    char *jwks; /* JWKS file, absolute */
+    char *jwks; /* JWKS file, absolute; NULL with jwks_uri or introspection_url */
     unsigned jwks_line;
+    /* Exactly one key source: jwks, jwks_uri or introspection_url
+     * (auth/extiss.h fetches the last two on the daemon's loop). */
+    char *jwks_uri;              /* https:// URL of the JWK Set */
+    uint64_t jwks_refresh_s;     /* background refetch interval; default 1 h */
+    uint64_t jwks_max_stale_s;   /* last good set kept while refetches fail; default 24 h */
+    uint64_t jwks_refetch_min_s; /* min interval of unknown-kid refetches; default 60 s */
+    char *introspection_url;     /* RFC 7662 endpoint, https:// */
+    char *introspection_client_id;
+    char *introspection_secret_file;    /* absolute; one line, read by the daemon */
+    uint64_t introspection_cache;       /* max cached answers; default 1024 */
+    uint64_t introspection_cache_ttl_s; /* default 60 s; never past the token's exp */
+    char *ca;            /* CA bundle (PEM) for jwks_uri / introspection_url; NULL: system store */
     char **audiences;    /* accepted "aud" values (any one), NULL-terminated */
     unsigned algorithms; /* enum jwt_alg_bit set; default ES256|EDDSA */
     uint64_t leeway_s;   /* clock skew allowed on exp/nbf; default 30 s */

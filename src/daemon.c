@@ -9,6 +9,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "auth/extiss.h"
 #include "log.h"
 #include "north/coaps.h"
 #include "north/https.h"
@@ -127,6 +128,10 @@ int daemon_reload(struct gw *gw)
     gw->cur = nref;
     gw->state = ns;
     gw->reloads++;
+    if (gw->extiss) { /* keeps fetched keys and timers of unchanged issuers */
+        (void)extiss_attach(gw->extiss, ns->issuers, ns->n_issuers, ns->credcache);
+        ns->extiss = gw->extiss;
+    }
     for (size_t i = 0; i < ARRAY_SIZE(frontends); i++)
         if (frontends[i] && frontends[i]->reload && frontends[i]->reload(gw) < 0)
             log_msg(LOG_ERR, "%s: reload failed: keeping its previous listeners",
@@ -279,6 +284,14 @@ int daemon_run(const char *config_path)
         log_msg(LOG_ERR, "device client: %s", strerror(-r));
         goto out;
     }
+    /* external issuers: first JWKS fetches start now, in the background */
+    if ((r = extiss_new(gw.ev, gw.south, &gw.extiss)) < 0 ||
+        (r = extiss_attach(gw.extiss, gw.state->issuers, gw.state->n_issuers,
+                           gw.state->credcache)) < 0) {
+        log_msg(LOG_ERR, "external issuers: %s", strerror(-r));
+        goto out;
+    }
+    gw.state->extiss = gw.extiss;
 
     for (started = 0; started < ARRAY_SIZE(frontends); started++) {
         const struct frontend_ops *fe = frontends[started];
@@ -307,6 +320,7 @@ stop:
 out:
     /* front ends are stopped: cancel what is left, then the device client */
     proxy_free(gw.proxy);
+    extiss_free(gw.extiss); /* before the client its fetches run on */
     south_http_free(gw.south);
     sd_event_source_disable_unref(gw.drain_timer);
     sd_event_source_disable_unref(gw.status_timer);

@@ -55,6 +55,7 @@ struct gw_counters {
 struct south_http;
 struct proxy;
 struct https;
+struct extiss;
 
 struct gw {
     sd_event *ev;
@@ -64,6 +65,7 @@ struct gw {
     struct south_http *south; /* HTTP device client */
     struct proxy *proxy;      /* the protocol-neutral core */
     struct https *https;      /* the HTTPS front end (north/https.h) */
+    struct extiss *extiss;    /* jwks_uri / introspection issuers (auth/extiss.h) */
     bool stopping;            /* SIGTERM received: draining */
     bool drain_forced;
     uint64_t stop_started_us;

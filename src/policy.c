@@ -20,6 +20,7 @@
 #include "auth/apikeys.h"
 #include "auth/certmap.h"
 #include "auth/credcache.h"
+#include "auth/extiss.h"
 #include "auth/jwt.h"
 #include "auth/users.h"
 
@@ -1175,6 +1176,27 @@ static void token_verify(struct dctx *c, const char *issuer, struct token_memo *
     enum jwt_error e = credcache_jwt_verify(env->credcache, env->issuers, env->n_issuers, issuer,
                                             cr->bearer, cr->bearer_len, env->max_token_size,
                                             env->now, &t->claims, &t->which);
+    if (e != JWT_OK && env->extiss) {
+        /* an introspection issuer's answer, cached by the HTTPS front end's
+         * pre-step (auth/extiss.h) */
+        const char *name = NULL;
+        struct jwt_claims ic;
+        enum jwt_error ie = extiss_lookup(env->extiss, issuer, cr->bearer, cr->bearer_len, env->now,
+                                          &ic, &name);
+        for (size_t i = 0; ie == JWT_OK && name && i < env->n_issuers; i++)
+            if (env->issuers[i] && env->issuers[i]->conf && env->issuers[i]->conf->name &&
+                !strcmp(env->issuers[i]->conf->name, name)) {
+                jwt_claims_free(&t->claims);
+                t->claims = ic;
+                ic = (struct jwt_claims){0};
+                t->which = env->issuers[i];
+                e = JWT_OK;
+                break;
+            }
+        jwt_claims_free(&ic);
+        if (e != JWT_OK && ie != JWT_UNKNOWN_ISSUER)
+            e = ie; /* the cached refusal says more than "no key" */
+    }
     if (e != JWT_OK || !t->which || !t->claims.sub) {
         t->st = ST_FAIL;
         t->reason = e != JWT_OK ? jwt_error_str(e) : "token without subject";

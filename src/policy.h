@@ -65,6 +65,7 @@
 
 struct users;
 struct apikeys;
+struct extiss;
 struct certmap;
 struct jwt_issuer;
 struct credcache;
@@ -136,6 +137,9 @@ struct policy_env {
      * touches: a hit skips crypt_r or the signature check, a verified
      * miss is inserted. */
     struct credcache *credcache;
+    /* External issuers (auth/extiss.h): the introspection cache consulted
+     * for tokens no key verifies; may be NULL. */
+    struct extiss *extiss;
 };
 
 enum policy_verdict {

@@ -134,8 +134,10 @@ int state_load(const char *config_path, struct gw_state **out, struct diags *d)
         s->issuer_ptrs[i] = &s->issuers[i];
         if (ic->local) /* the [oauth] server's own keys, made on first use */
             r = as_setup_load(c, (int64_t)time(NULL), &s->oauth, &s->issuers[i].keys, d);
-        else
+        else if (ic->jwks)
             r = jwks_load_file(ic->jwks, ic->algorithms, &s->issuers[i].keys, d);
+        else /* jwks_uri / introspection_url: auth/extiss.h fills it in the daemon */
+            r = 0;
         if (r < 0)
             cred_err = r;
     }
@@ -205,5 +207,6 @@ void state_policy_env(const struct gw_state *s, int64_t now, struct policy_env *
             .max_token_size = (size_t)s->conf->limits.max_token_size,
             .now = now,
             .credcache = s->credcache,
+            .extiss = s->extiss,
     };
 }

@@ -51,6 +51,9 @@ struct gw_state {
     /* [oauth] enabled: the authorization server's keys and clients
      * (oauth/as.h); its keys are also those of the "local" issuer. */
     struct as_setup *oauth;
+    /* The daemon's external issuer fetcher and introspection cache
+     * (auth/extiss.h), not owned; NULL outside the daemon. */
+    struct extiss *extiss;
 };
 
 /* Loads config_path and everything it names. Returns 0 when the config

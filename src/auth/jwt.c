@@ -63,6 +63,7 @@ const char *jwt_error_str(enum jwt_error e)
     case JWT_NOT_YET_VALID: return "token not yet valid";
     case JWT_WRONG_AUDIENCE: return "token not meant for this audience";
     case JWT_MISSING_CLAIM: return "token lacks a required claim";
+    case JWT_INACTIVE: return "token not active";
     }
     return "invalid token";
 }
@@ -73,12 +74,31 @@ void jwks_free(struct jwks *k)
 {
     if (!k)
         return;
+    if (k->refs > 1) {
+        k->refs--;
+        return;
+    }
     for (size_t i = 0; i < k->n; i++) {
         free(k->v[i].kid);
         EVP_PKEY_free(k->v[i].pkey);
     }
     free(k->v);
     free(k);
+}
+
+struct jwks *jwks_ref(struct jwks *k)
+{
+    if (k)
+        k->refs = k->refs ? k->refs + 1 : 2;
+    return k;
+}
+
+bool jwks_has_kid(const struct jwks *k, const char *kid)
+{
+    for (size_t i = 0; k && kid && i < k->n; i++)
+        if (k->v[i].kid && !strcmp(k->v[i].kid, kid))
+            return true;
+    return false;
 }
 
 /* A printable label for a key in messages: its kid when that is short
@@ -1046,4 +1066,150 @@ out:
     free(payload);
     jws_clear(&j);
     return e;
+}
+
+/* ---- helpers for external issuers (auth/extiss.h) ----------------------------------- */
+
+int jwt_peek(const char *tok, size_t len, char *iss, size_t iss_cap, char *kid, size_t kid_cap)
+{
+    struct jws j;
+    uint8_t *payload = NULL;
+    size_t pn = 0;
+    int r = -EINVAL;
+    if (!tok || !iss || !kid || !iss_cap || !kid_cap || len > JWT_HARD_MAX_SIZE)
+        return -EINVAL;
+    iss[0] = kid[0] = '\0';
+    if (jws_parse(tok, len, false, &j) != JWT_OK) {
+        jws_clear(&j);
+        return -EINVAL;
+    }
+    if (jws_payload(&j, &payload, &pn) == JWT_OK) {
+        json_t *p = json_loadb((const char *)payload, pn, JSON_REJECT_DUPLICATES, NULL);
+        const json_t *ji = json_object_get(p, "iss");
+        const char *is = json_string_value(ji);
+        size_t il = is ? json_string_length(ji) : 0;
+        size_t kl = j.kid ? strlen(j.kid) : 0;
+        if (is && il < iss_cap && strlen(is) == il && kl < kid_cap) {
+            memcpy(iss, is, il + 1);
+            if (j.kid)
+                memcpy(kid, j.kid, kl + 1);
+            r = 0;
+        }
+        json_decref(p);
+    }
+    free(payload);
+    jws_clear(&j);
+    return r;
+}
+
+/* "aud" of an introspection answer: absent is fine, present must name us. */
+static bool intro_aud_ok(const struct issuer_conf *conf, const json_t *v)
+{
+    if (!v)
+        return true;
+    if (json_is_string(v))
+        return json_string_length(v) <= JWT_MAX_CLAIM && aud_match(conf, json_string_value(v));
+    if (!json_is_array(v) || json_array_size(v) > JWT_MAX_AUD)
+        return false;
+    bool ok = false;
+    size_t i;
+    json_t *a;
+    json_array_foreach(v, i, a)
+    {
+        if (!json_is_string(a))
+            return false;
+        ok = ok || aud_match(conf, json_string_value(a));
+    }
+    return ok;
+}
+
+static bool intro_str(const json_t *v, size_t max)
+{
+    return json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= max &&
+           strlen(json_string_value(v)) == json_string_length(v) && no_ctl(json_string_value(v));
+}
+
+int jwt_introspection_parse(const struct issuer_conf *conf, const char *buf, size_t len,
+                            int64_t now, struct jwt_claims *c, enum jwt_error *why)
+{
+    enum jwt_error dummy;
+    if (!why)
+        why = &dummy;
+    *why = JWT_MALFORMED;
+    if (!c)
+        return -EINVAL;
+    *c = (struct jwt_claims){0};
+    if (!conf || !buf || len > JWT_MAX_INTROSPECTION)
+        return -EINVAL;
+    json_t *p = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(p)) {
+        json_decref(p);
+        return -EINVAL;
+    }
+    int ret = 0;
+    char **scopes = NULL;
+    size_t ns = 0;
+    int64_t exp = 0, nbf = 0, iat = 0;
+    const json_t *v = json_object_get(p, "active");
+    if (!json_is_boolean(v)) {
+        ret = -EINVAL;
+        goto out;
+    }
+    if (!json_is_true(v)) {
+        *why = JWT_INACTIVE;
+        goto out;
+    }
+    *why = JWT_EXPIRED;
+    if (!(v = json_object_get(p, "exp")) || !numeric_date(v, false, &exp) || now >= exp)
+        goto out;
+    *why = JWT_MALFORMED;
+    if ((v = json_object_get(p, "nbf")) && !numeric_date(v, true, &nbf))
+        goto out;
+    if ((v = json_object_get(p, "iat")) && !numeric_date(v, false, &iat))
+        goto out;
+    int64_t leeway = conf->leeway_s > JWT_MAX_LEEWAY_S ? JWT_MAX_LEEWAY_S : (int64_t)conf->leeway_s;
+    *why = JWT_NOT_YET_VALID;
+    if (nbf && now + leeway < nbf)
+        goto out;
+    *why = JWT_UNKNOWN_ISSUER;
+    const json_t *iss = json_object_get(p, "iss");
+    if (iss && (!json_is_string(iss) || !conf->iss || strcmp(json_string_value(iss), conf->iss) ||
+                strlen(json_string_value(iss)) != json_string_length(iss)))
+        goto out;
+    *why = JWT_WRONG_AUDIENCE;
+    if (!intro_aud_ok(conf, json_object_get(p, "aud")))
+        goto out;
+    *why = JWT_MISSING_CLAIM;
+    const json_t *sub = json_object_get(p, "sub");
+    if (!sub)
+        sub = json_object_get(p, "username");
+    if (!intro_str(sub, JWT_MAX_SUB))
+        goto out;
+    *why = JWT_MALFORMED;
+    const json_t *cid = json_object_get(p, "client_id");
+    if (cid && !intro_str(cid, JWT_MAX_CLAIM))
+        goto out;
+    if (!(scopes = calloc(JWT_MAX_SCOPES + 1, sizeof(*scopes))))
+        goto out;
+    const json_t *sc = json_object_get(p, "scope");
+    if (sc && (!json_is_string(sc) || !scopes_from_string(sc, scopes, &ns)))
+        goto out;
+    c->sub = strdup(json_string_value(sub));
+    c->iss = strdup(iss ? json_string_value(iss) : conf->iss ? conf->iss : "");
+    c->client_id = cid ? strdup(json_string_value(cid)) : NULL;
+    if (!c->sub || !c->iss || (cid && !c->client_id)) {
+        jwt_claims_free(c);
+        goto out;
+    }
+    c->scopes = scopes;
+    scopes = NULL;
+    c->exp = exp;
+    c->nbf = nbf;
+    c->iat = iat;
+    *why = JWT_OK;
+    ret = 1;
+out:
+    util_strv_free(scopes);
+    json_decref(p);
+    return ret;
 }

@@ -44,6 +44,7 @@ struct jwk {
 struct jwks {
     struct jwk *v;
     size_t n;
+    unsigned refs; /* jwks_ref(); 0 and 1 both mean "one owner" */
 };
 
 /* Parses a JWK Set ({"keys":[...]}) or a single JWK.
@@ -59,7 +60,13 @@ struct jwks {
 int jwks_parse(const char *path, const char *buf, size_t len, unsigned allowed_algs,
                struct jwks **out, struct diags *d);
 int jwks_load_file(const char *path, unsigned allowed_algs, struct jwks **out, struct diags *d);
+/* Drops one reference (jwks_ref) and frees with the last one. NULL ok. */
 void jwks_free(struct jwks *k);
+/* Another owner of k (a key set shared by the external issuer fetcher,
+ * auth/extiss.h, and the loaded states); returns k. NULL ok. */
+struct jwks *jwks_ref(struct jwks *k);
+/* Whether k holds a key with this kid. */
+bool jwks_has_kid(const struct jwks *k, const char *kid);
 
 /* An issuer ready for verification: its config and loaded keys. */
 struct jwt_issuer {
@@ -80,6 +87,7 @@ enum jwt_error {
     JWT_NOT_YET_VALID,
     JWT_WRONG_AUDIENCE,
     JWT_MISSING_CLAIM, /* exp, sub or iss missing or of the wrong type */
+    JWT_INACTIVE,      /* RFC 7662: the issuer says the token is not active */
 };
 
 /* Static text for logs and error descriptions; never contains the token. */
@@ -148,3 +156,29 @@ enum jwt_error jwt_verify_payload(const struct jwt_issuer *const *issuers, size_
                                   size_t max_len, int64_t now, struct jwt_claims *claims,
                                   const struct jwt_issuer **which, uint8_t **payload,
                                   size_t *payload_len);
+
+/* The unverified "iss" (and "kid" of the header) of a compact JWS, only to
+ * decide where to look for its keys before the real check (auth/extiss.h).
+ * Returns 0 with iss (and kid, "" when the header has none) copied, or
+ * -EINVAL when tok is not a JWS with a string "iss" that fits the buffers. */
+int jwt_peek(const char *tok, size_t len, char *iss, size_t iss_cap, char *kid, size_t kid_cap);
+
+#define JWT_MAX_INTROSPECTION 16384 /* bytes of an RFC 7662 answer */
+
+/* An RFC 7662 introspection answer (a JSON object) for a token of the
+ * issuer conf. Returns
+ *   1  active: claims filled (sub from "sub", else "username"; iss from
+ *      "iss", else conf->iss; scopes from "scope"; client_id; exp, nbf, iat)
+ *   0  not to be accepted, *why says why: JWT_INACTIVE ("active": false),
+ *      JWT_EXPIRED (exp missing or now >= exp: no leeway, the issuer
+ *      judged activeness with its own clock), JWT_NOT_YET_VALID (nbf, with
+ *      conf->leeway_s), JWT_MISSING_CLAIM (no usable sub/username),
+ *      JWT_UNKNOWN_ISSUER ("iss" present and not conf->iss),
+ *      JWT_WRONG_AUDIENCE ("aud" present without one of conf->audiences),
+ *      JWT_MALFORMED (a bad scope, client_id, or date)
+ *  -EINVAL the answer is not JSON, not an object, has duplicate members,
+ *      is over JWT_MAX_INTROSPECTION bytes or "active" is not a boolean:
+ *      the issuer could not be understood (the caller cannot decide).
+ * claims is empty (safe to free) unless 1 is returned. */
+int jwt_introspection_parse(const struct issuer_conf *conf, const char *buf, size_t len,
+                            int64_t now, struct jwt_claims *claims, enum jwt_error *why);

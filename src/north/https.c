@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/extiss.h"
 #include "cose_sign.h"
 #include "log.h"
 #include "oauth/as.h"
@@ -122,6 +123,10 @@ struct https_req {
     bool in_first_call;
     bool bearer_scheme; /* Authorization: Bearer was sent, parsed or not */
     bool suspended;
+    /* the external issuer step before a decision (auth/extiss.h) */
+    struct extiss_wait *prep;
+    bool prepped, prep_ready;
+    int prep_status;
     bool queued;
     /* a request for the authorization server (oauth/as.h) */
     bool as_req;
@@ -999,6 +1004,16 @@ static bool listing_wants_ld(struct MHD_Connection *conn)
     return a && strcasestr(a, "application/ld+json") && !strcasestr(a, "application/td+json");
 }
 
+/* The external issuer step is over: decide (see on_request). */
+static void on_extiss_ready(void *ud, int status)
+{
+    struct https_req *rq = ud;
+    rq->prep = NULL;
+    rq->prep_status = status;
+    rq->prep_ready = true;
+    req_resume(rq);
+}
+
 static enum MHD_Result dispatch(struct https_req *rq)
 {
     struct https *h = rq->h;
@@ -1006,6 +1021,22 @@ static enum MHD_Result dispatch(struct https_req *rq)
     char *body = NULL;
     int r;
     rq->dispatched = true;
+    /* A bearer token of a jwks_uri issuer with an unknown kid, or one to be
+     * introspected: wait for the fetch / introspection, then decide. */
+    if (!rq->prepped && rq->in.cred.bearer && !rq->in.cred.malformed && h->gw->extiss) {
+        rq->prepped = true;
+        r = extiss_prepare(h->gw->extiss, rq->in.cred.bearer, rq->in.cred.bearer_len,
+                           (size_t)h->gw->state->conf->limits.max_token_size, on_extiss_ready, rq,
+                           &rq->prep);
+        if (r == 1) {
+            rq->suspended = true;
+            MHD_suspend_connection(rq->conn);
+            return MHD_YES;
+        }
+        if (r == -EAGAIN)
+            return queue_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "the token's issuer cannot be asked about it now", 0);
+    }
     rq->in.payload = rq->body;
     rq->in.payload_len = rq->body_len;
     switch (rq->route.kind) {
@@ -1233,6 +1264,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->body_len += n;
         return MHD_YES;
     }
+    if (rq->prep_ready) { /* resumed after the external issuer step */
+        rq->prep_ready = false;
+        if (rq->prep_status == -EAGAIN)
+            return queue_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "the token's issuer cannot be asked about it now", 0);
+        return dispatch(rq);
+    }
     if (rq->resp) { /* resumed with the device's answer */
         struct MHD_Response *r = rq->resp;
         rq->resp = NULL;
@@ -1260,6 +1298,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         rq->call = NULL;
         proxy_cancel(c);
     }
+    extiss_cancel(rq->prep);
+    rq->prep = NULL;
     sd_event_source_disable_unref(rq->rdhup);
     rq->rdhup = NULL;
     struct gw *gw = rq->h->gw;
@@ -1641,6 +1681,8 @@ static void https_stop(struct gw *gw)
             rq->call = NULL;
             proxy_cancel(c);
         }
+        extiss_cancel(rq->prep);
+        rq->prep = NULL;
         rq->stream_done = true;
         rq->client_gone = true;
         req_resume(rq);

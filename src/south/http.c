@@ -65,9 +65,11 @@ struct south_http_call {
     bool pending_add;     /* started from inside curl: add from the loop */
     bool unpause_pending; /* south_http_unpause(): resume from the loop */
     bool stream, head_sent, paused, too_large, cancelled, completing;
-    struct curl_slist hdr[3]; /* Expect:, Content-Type, Accept */
+    bool no_reuse;            /* an https call (own TLS settings, maybe a secret): never recycled */
+    struct curl_slist hdr[4]; /* Expect:, Content-Type, Accept, Authorization */
     char ct_line[SOUTH_HDR_VALUE_MAX + 16];
     char accept_line[SOUTH_HDR_VALUE_MAX + 16];
+    char auth_line[SOUTH_HDR_VALUE_MAX + 16];
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -180,6 +182,10 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud);
 
 static void call_destroy(struct south_http_call *call)
 {
+    /* an internal https call may carry a client secret and a token */
+    explicit_bzero(call->auth_line, sizeof(call->auth_line));
+    if (call->req_body)
+        explicit_bzero(call->req_body, call->req_cap);
     if (call->easy)
         curl_easy_cleanup(call->easy);
     free(call->req_body);
@@ -204,7 +210,10 @@ static struct south_http_call *call_new(struct south_http *c)
     call->hdr[1].data = call->ct_line;
     call->hdr[1].next = &call->hdr[2];
     call->hdr[2].data = call->accept_line;
-    call->hdr[2].next = NULL;
+    call->hdr[2].next = &call->hdr[3];
+    call->hdr[3].data = call->auth_line;
+    call->hdr[3].next = NULL;
+    strcpy(call->auth_line, "Authorization:"); /* none */
     /* The options that never change for this handle. */
     if (curl_easy_setopt(e, CURLOPT_PRIVATE, call) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
@@ -258,7 +267,7 @@ static void call_detach(struct south_http_call *call)
 static void call_recycle(struct south_http_call *call)
 {
     struct south_http *c = call->c;
-    if (c->n_free >= SOUTH_FREE_MAX) {
+    if (c->n_free >= SOUTH_FREE_MAX || call->no_reuse) {
         call_destroy(call);
         return;
     }
@@ -758,6 +767,21 @@ static int call_setup(struct south_http_call *call, const struct south_http_requ
     return 0;
 }
 
+/* https for internal callers: TLS >= 1.2, peer and host name verified,
+ * against req->ca_file or the system store; only https, no redirect. */
+static int tls_setup(struct south_http_call *call, const struct south_http_request *req)
+{
+    CURL *e = call->easy;
+    if (curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https") != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+        (req->ca_file && curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file) != CURLE_OK))
+        return -EINVAL;
+    return 0;
+}
+
 int south_http_start(struct south_http *c, const struct south_http_request *req,
                      south_http_done_fn done, south_http_chunk_fn chunk, void *ud,
                      struct south_http_call **out)
@@ -765,14 +789,24 @@ int south_http_start(struct south_http *c, const struct south_http_request *req,
     if (!c || !req || !req->url || !req->method || !done || (req->stream && !chunk) ||
         (req->body_len && !req->body))
         return -EINVAL;
-    if (strncasecmp(req->url, "http://", 7) || !valid_method(req->method))
+    bool tls = !strncasecmp(req->url, "https://", 8);
+    if ((strncasecmp(req->url, "http://", 7) && !(tls && req->tls)) || !valid_method(req->method) ||
+        (req->authorization && !req->tls))
         return -EINVAL;
-    struct south_http_call *call = call_get(c);
+    /* https: a handle of its own, destroyed afterwards, so that no TLS
+     * setting or secret ever carries over to a device call */
+    struct south_http_call *call = req->tls ? call_new(c) : call_get(c);
     if (!call)
         return -ENOMEM;
+    call->no_reuse = req->tls;
     int r = header_line(call->ct_line, sizeof(call->ct_line), "Content-Type", req->content_type);
     if (r >= 0)
         r = header_line(call->accept_line, sizeof(call->accept_line), "Accept", req->accept);
+    if (r >= 0 && req->authorization)
+        r = header_line(call->auth_line, sizeof(call->auth_line), "Authorization",
+                        req->authorization);
+    if (r >= 0 && req->tls)
+        r = tls_setup(call, req);
     if (r >= 0)
         r = call_setup(call, req);
     if (r < 0) {

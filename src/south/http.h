@@ -14,7 +14,8 @@
  * call (the current one too, from chunk()) and unpause streams; not to
  * call south_http_free().
  *
- * What goes to the device: plain http:// only; no redirect is followed (a
+ * What goes to the device: plain http:// only (https:// only for internal
+ * callers that set tls, see struct south_http_request); no redirect is followed (a
  * 3xx is passed through as the device's answer); no proxy from the
  * environment; HTTP/1.1 keep-alive; headers are Host, Content-Length when
  * there is a body, and Content-Type / Accept only when given (curl adds no
@@ -54,6 +55,15 @@ struct south_http_request {
     uint64_t connect_timeout_us; /* 0: same as timeout_us, or 10 s for streams */
     size_t max_response;         /* body limit when not streaming; 0: 1 MiB */
     bool stream;                 /* deliver the body through chunk() as it arrives */
+    /* Internal callers only (auth/extiss.h), never device forms: allow an
+     * https:// URL, verified (TLS >= 1.2, peer certificate and host name)
+     * against ca_file (PEM bundle; NULL: the system store). Such a call
+     * gets an easy handle of its own that is wiped and destroyed after
+     * it, so neither its TLS settings nor its secrets reach another call. */
+    bool tls;
+    const char *ca_file;
+    /* Authorization header value (tls calls only, e.g. "Basic ..."). */
+    const char *authorization;
 };
 
 struct south_http_response {
@@ -87,7 +97,7 @@ void south_http_free(struct south_http *c);
 
 /* Starts one request. chunk may be NULL unless req->stream. Returns 0 and
  * the handle (may be ignored), or a negative errno (-EINVAL for a URL that
- * is not http://, -ENOMEM) and done() is not called. */
+ * is not http:// (or https:// with tls), -ENOMEM) and done() is not called. */
 int south_http_start(struct south_http *c, const struct south_http_request *req,
                      south_http_done_fn done, south_http_chunk_fn chunk, void *ud,
                      struct south_http_call **out);
