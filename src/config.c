@@ -819,9 +819,17 @@ static void do_coaps(struct ctx *x, struct ini_section *s)
     } else if (k->n_coap_listen) {
         k->coap_url = default_coaps_url(x, "coap", coap_port);
     }
-    static const char *const known[] = {"listen",      "url",          "certificate", "key",
-                                        "client_ca",   "max_sessions", "rpk_listen",  "rpk_key",
-                                        "coap_listen", "coap_url",     "max_observers_per_peer",
+    static const char *const known[] = {"listen",
+                                        "url",
+                                        "certificate",
+                                        "key",
+                                        "client_ca",
+                                        "max_sessions",
+                                        "rpk_listen",
+                                        "rpk_key",
+                                        "coap_listen",
+                                        "coap_url",
+                                        "max_observers_per_peer",
                                         NULL};
     report_unknown(x, s, known, false);
 }

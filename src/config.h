@@ -168,8 +168,8 @@ struct mqtt_conf {
 
 /* [coaps]: the CoAPS front end (north/coaps.h), DTLS 1.2 with PSK and
  * X.509 client certificates. Present only when the section is. */
-#define COAPS_DEFAULT_LISTEN       "0.0.0.0:5684"
-#define COAPS_DEFAULT_PORT         5684
+#define COAPS_DEFAULT_LISTEN        "0.0.0.0:5684"
+#define COAPS_DEFAULT_PORT          5684
 #define COAPS_DEFAULT_MAX_SESSIONS  256
 #define COAPS_DEFAULT_MAX_OBSERVERS 16
 

@@ -84,8 +84,8 @@ struct coaps_req {
     struct coaps_req *sprev, *snext; /* res->streams, oldest first */
     uint8_t token[8];
     size_t token_len;
-    bool ended;           /* told the consumer with a final answer; waits for
-                           * libcoap's next call to drop its observer */
+    bool ended;            /* told the consumer with a final answer; waits for
+                            * libcoap's next call to drop its observer */
     uint64_t served_round; /* res->round last answered */
     uint64_t served_us;
 };
@@ -420,9 +420,9 @@ static void stream_end(struct coaps_req *rq, int status, const char *detail)
     rq->status = status;
     rq->detail = detail;
     coap_session_t *s = rq->session;
-    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON,
-                                    (coap_pdu_code_t)coap_code_from_http(status, true),
-                                    coap_new_message_id(s), coap_session_max_pdu_size(s));
+    coap_pdu_t *pdu =
+            coap_pdu_init(COAP_MESSAGE_CON, (coap_pdu_code_t)coap_code_from_http(status, true),
+                          coap_new_message_id(s), coap_session_max_pdu_size(s));
     if (!pdu)
         return;
     if (!coap_add_token(pdu, rq->token_len, rq->token) ||
@@ -1309,8 +1309,8 @@ static void path_seg(FILE *f, const char *seg)
     }
 }
 
-static int add_observable(struct coaps *c, coap_context_t *ctx, const char *thing,
-                          const char *kind, const char *aff, const char *suffix)
+static int add_observable(struct coaps *c, coap_context_t *ctx, const char *thing, const char *kind,
+                          const char *aff, const char *suffix)
 {
     char *path = NULL;
     size_t len = 0;
