@@ -508,7 +508,7 @@ void hex_encode(const uint8_t *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hex_val(char c)
+int hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -529,7 +529,7 @@ int hex_decode(const char *in, uint8_t *out, size_t cap, size_t *outlen)
             p++;
             continue;
         }
-        int hi = hex_val(p[0]), lo = p[1] ? hex_val(p[1]) : -1;
+        int hi = hex_digit(p[0]), lo = p[1] ? hex_digit(p[1]) : -1;
         if (hi < 0 || lo < 0)
             return -EINVAL;
         if (o >= cap)

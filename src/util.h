@@ -87,6 +87,8 @@ int b64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *o
 void hex_encode(const uint8_t *in, size_t n, char *out);
 /* Accepts upper and lower case, optional ':' separators. */
 int hex_decode(const char *in, uint8_t *out, size_t cap, size_t *outlen);
+/* The value of one hex digit (either case), -1 for anything else. */
+int hex_digit(char c);
 
 /* ---- secrets ----------------------------------------------------------- */
 /* Constant-time equality of two byte strings of possibly different length

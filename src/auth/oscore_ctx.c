@@ -29,17 +29,6 @@ void oscore_ctx_store_free(struct oscore_ctx_store *s)
     free(s);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Strict hex (no separators) into out; -EINVAL, -E2BIG over cap. */
 static int unhex(const char *s, size_t len, uint8_t *out, size_t cap, size_t *out_len)
 {
@@ -48,7 +37,7 @@ static int unhex(const char *s, size_t len, uint8_t *out, size_t cap, size_t *ou
     if (len / 2 > cap)
         return -E2BIG;
     for (size_t i = 0; i < len; i += 2) {
-        int a = hexval(s[i]), b = hexval(s[i + 1]);
+        int a = hex_digit(s[i]), b = hex_digit(s[i + 1]);
         if (a < 0 || b < 0)
             return -EINVAL;
         out[i / 2] = (uint8_t)(a << 4 | b);
