@@ -15,6 +15,18 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Unlinks node from a doubly linked list whose first element is *headp,
+ * through its fields prev and next (named by the caller). */
+#define DLIST_UNLINK(headp, node, prev, next)                                                      \
+    do {                                                                                           \
+        if ((node)->prev)                                                                          \
+            (node)->prev->next = (node)->next;                                                     \
+        else if (*(headp) == (node))                                                               \
+            *(headp) = (node)->next;                                                               \
+        if ((node)->next)                                                                          \
+            (node)->next->prev = (node)->prev;                                                     \
+    } while (0)
+
 /* ---- diagnostics -------------------------------------------------------
  * Loaders never print: they append "FILE:LINE: message" records to a
  * struct diags, which `wotgw -t`, reload and the unit tests read.

@@ -296,12 +296,7 @@ static void req_free(struct coaps_req *rq)
     }
     if (rq->res)
         stream_unlink(rq);
-    if (rq->prev)
-        rq->prev->next = rq->next;
-    else if (c->reqs == rq)
-        c->reqs = rq->next;
-    if (rq->next)
-        rq->next->prev = rq->prev;
+    DLIST_UNLINK(&c->reqs, rq, prev, next);
     c->n_reqs--;
     free(rq->pathbuf);
     free(rq->body);

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "util.h"
 
 #define SOUTH_COAP_DEFAULT_TIMEOUT (10 * 1000000ull)
 #define SOUTH_COAP_DEFAULT_MAX     (1u << 20)
@@ -263,12 +264,7 @@ static void sub_unlink_free(struct south_coap_call *k);
 static void call_unlink_free(struct south_coap_call *k)
 {
     struct south_coap *c = k->c;
-    if (k->prev)
-        k->prev->next = k->next;
-    else if (c->calls == k)
-        c->calls = k->next;
-    if (k->next)
-        k->next->prev = k->prev;
+    DLIST_UNLINK(&c->calls, k, prev, next);
     c->n_calls--;
     sd_event_source_disable_unref(k->timer);
     free(k);
@@ -632,13 +628,7 @@ int south_coap_start(struct south_coap *c, const struct south_coap_request *req,
 
 static void obs_unlink_free(struct south_coap_obs *o)
 {
-    struct south_coap *c = o->c;
-    if (o->prev)
-        o->prev->next = o->next;
-    else if (c->obs == o)
-        c->obs = o->next;
-    if (o->next)
-        o->next->prev = o->prev;
+    DLIST_UNLINK(&o->c->obs, o, prev, next);
     free(o->url);
     free(o->last);
     free(o);
@@ -647,12 +637,7 @@ static void obs_unlink_free(struct south_coap_obs *o)
 static void sub_unlink_free(struct south_coap_call *k)
 {
     struct south_coap_obs *o = k->obs;
-    if (k->sprev)
-        k->sprev->snext = k->snext;
-    else if (o->subs == k)
-        o->subs = k->snext;
-    if (k->snext)
-        k->snext->sprev = k->sprev;
+    DLIST_UNLINK(&o->subs, k, sprev, snext);
     o->n_subs--;
     o->c->n_subs--;
     sd_event_source_disable_unref(k->replay);
@@ -730,13 +715,7 @@ static void obs_done(void *ud, const struct south_coap_response *r)
     o->dev = NULL;
     /* unlinked first: a done() that observes the same URL again starts a
      * new observation */
-    struct south_coap *c = o->c;
-    if (o->prev)
-        o->prev->next = o->next;
-    else if (c->obs == o)
-        c->obs = o->next;
-    if (o->next)
-        o->next->prev = o->prev;
+    DLIST_UNLINK(&o->c->obs, o, prev, next);
     o->prev = o->next = NULL;
     o->busy++;
     while (o->subs) {
