@@ -61,12 +61,14 @@ BINS := $(BUILDDIR)/wotgw $(BUILDDIR)/wotgw-passwd
 SIM_SRCS := $(sort $(wildcard tests/sim/*.c))
 SIM      := $(if $(SIM_SRCS),$(BUILDDIR)/wotgw-simdev)
 PLUGIN   := $(if $(PLUGIN_SRCS),$(BUILDDIR)/wotgw_mosquitto.so)
+# An OSCORE client for the tests (no packaged one exists on Debian 12).
+OSCORE_CLIENT := $(BUILDDIR)/wotgw-oscore-client
 PIC_OBJS := $(PLUGIN_SRCS:%.c=$(BUILDDIR)/pic/%.o) $(LIB_SRCS:%.c=$(BUILDDIR)/pic/%.o)
 
 .PHONY: all clean check unit unit-asan fuzz-regress integration lint deps install \
         uninstall format format-check fuzz bench bench-mqtt bench-coaps demo
 
-all: $(BINS) $(SIM) $(PLUGIN)
+all: $(BINS) $(SIM) $(PLUGIN) $(OSCORE_CLIENT)
 
 $(BUILDDIR)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -91,6 +93,9 @@ $(BUILDDIR)/wotgw-passwd: $(BUILDDIR)/src/wotgw-passwd.o $(LIB)
 	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS)
 
 $(BUILDDIR)/wotgw-simdev: $(SIM_SRCS:%.c=$(BUILDDIR)/%.o) $(LIB)
+	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+$(OSCORE_CLIENT): $(BUILDDIR)/tests/tools/oscore-client.o $(LIB)
 	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS)
 
 $(BUILDDIR)/tests/%: $(BUILDDIR)/tests/unit/%.o $(LIB)

@@ -80,6 +80,10 @@ struct credentials {
     const char *cert_sha256;
     /* DTLS PSK identity the handshake succeeded with. */
     const char *psk_identity;
+    /* The name of the OSCORE security context (auth/oscore_ctx.h) a CoAP
+     * request was verified and decrypted with: set only by the CoAP front
+     * end, after verification. */
+    const char *oscore_context;
     /* Set by the MQTT front end only (north/mqtt.h), for a message that
      * reached wotgw's own broker session: the principal that the broker's
      * plugin authenticated and authorized for exactly this publish

@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "auth/psk.h"
+#include "objsec/oscore_server.h"
 #include "coap_util.h"
 #include "log.h"
 #include "north/http_util.h"
@@ -88,6 +89,22 @@ struct coaps_req {
                             * libcoap's next call to drop its observer */
     uint64_t served_round; /* res->round last answered */
     uint64_t served_us;
+    /* an OSCORE request (RFC 8613): the context it was verified with, to
+     * protect the answer (also a separate one) */
+    struct coaps_osc *osc;
+};
+
+/* An OSCORE server (objsec/oscore_server.h), kept while a request it
+ * verified waits for its answer, also past a reload. */
+struct coaps_osrv {
+    struct oscore_server *s;
+    unsigned refs;
+};
+
+struct coaps_osc {
+    struct coaps_osrv *srv;
+    struct oscore_srv_result res; /* status, entry and req: what protecting needs */
+    char name[OSCORE_CTX_MAX_NAME + 1];
 };
 
 /* An observable resource (RFC 7641) of a loop: libcoap keeps the
@@ -131,6 +148,7 @@ struct coaps {
     size_t n_endpoints;
     bool draining;
     struct coaps_res *res; /* every loop's, freed with the front end */
+    struct coaps_osrv *osrv; /* [credentials] oscore, NULL: none */
 };
 
 /* One front end per process: libcoap's callbacks find it here. */
@@ -263,6 +281,14 @@ static void on_coap_log(coap_log_t level, const char *message)
 
 /* ---- requests ------------------------------------------------------------------------ */
 
+static void osrv_unref(struct coaps_osrv *o)
+{
+    if (o && !--o->refs) {
+        oscore_server_free(o->s);
+        free(o);
+    }
+}
+
 static void stream_unlink(struct coaps_req *rq)
 {
     struct coaps_res *res = rq->res;
@@ -298,6 +324,11 @@ static void req_free(struct coaps_req *rq)
         stream_unlink(rq);
     DLIST_UNLINK(&c->reqs, rq, prev, next);
     c->n_reqs--;
+    if (rq->osc) {
+        osrv_unref(rq->osc->srv);
+        OPENSSL_cleanse(rq->osc, sizeof(*rq->osc));
+        free(rq->osc);
+    }
     free(rq->pathbuf);
     free(rq->body);
     free(rq->rbody);
@@ -340,6 +371,13 @@ static void release_copy(coap_session_t *s, void *p)
     free(p);
 }
 
+/* The plaintext answer of the OSCORE request being handled (put_result
+ * writes it as one message, never block-wise). */
+static coap_pdu_t *osc_scratch;
+static void osc_error(coap_pdu_t *resp, uint8_t code, const char *diagnostic);
+static void osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *plain,
+                       coap_pdu_t *resp);
+
 /* Writes a proxy answer (status, body, Content-Format) into resp. */
 static void put_result(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
                        const coap_string_t *q, coap_pdu_t *resp, int status, bool from_device,
@@ -356,6 +394,16 @@ static void put_result(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
     coap_pdu_set_code(resp, (coap_pdu_code_t)code);
     if (!len)
         return;
+    if (resp == osc_scratch) { /* the plaintext of an OSCORE answer: one message */
+        uint8_t fb[4];
+        uint16_t f = (uint16_t)(format == COAP_FORMAT_NONE ? COAP_FORMAT_OCTET_STREAM : format);
+        if (!coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
+                             coap_encode_var_safe(fb, sizeof(fb), f), fb) ||
+            !coap_add_data(resp, len, body)) {
+            coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+        }
+        return;
+    }
     /* any payload, a device's error answer too, whole and block-wise when large */
     uint8_t *copy = malloc(len);
     if (!copy) {
@@ -535,8 +583,24 @@ static void answer_async(struct coaps *c, coap_async_t *a, coap_resource_t *r, c
         return;
     }
     rq->async = NULL; /* libcoap frees it after this call */
-    put_result(r, s, req, q, resp, rq->status, rq->from_device, rq->format, rq->rbody, rq->rlen,
-               rq->detail, rq->get);
+    if (rq->osc) { /* the plaintext, then protected into resp */
+        coap_bin_const_t tok = coap_pdu_get_token(req);
+        coap_pdu_t *plain = coap_pdu_init(COAP_MESSAGE_ACK, 0, 0, OSCORE_MAX_PLAINTEXT);
+        if (plain && coap_add_token(plain, tok.length, tok.s)) {
+            osc_scratch = plain;
+            put_result(r, s, req, q, plain, rq->status, rq->from_device, rq->format, rq->rbody,
+                       rq->rlen, rq->detail, rq->get);
+            osc_scratch = NULL;
+            osc_answer(rq->osc, s, plain, resp);
+        } else {
+            osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        }
+        if (plain)
+            coap_delete_pdu(plain);
+    } else {
+        put_result(r, s, req, q, resp, rq->status, rq->from_device, rq->format, rq->rbody,
+                   rq->rlen, rq->detail, rq->get);
+    }
     req_free(rq);
 }
 
@@ -797,33 +861,21 @@ static bool is_stream_op(enum wot_op op)
     return op == WOT_OP_OBSERVEPROPERTY || op == WOT_OP_SUBSCRIBEEVENT;
 }
 
-static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
-                       const coap_string_t *q, coap_pdu_t *resp)
+/* One request: req is what is parsed (for OSCORE the decrypted inner
+ * request), areq what libcoap knows (the outer one: a separate answer is
+ * registered with it); osc (taken) is the OSCORE context it was verified
+ * with, NULL for a plain request. */
+static void handle(struct coaps *c, coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                   const coap_pdu_t *areq, const coap_string_t *q, coap_pdu_t *resp,
+                   struct coaps_osc *osc)
 {
-    struct coaps *c = coaps_fe;
     struct coaps_req *rq = NULL;
     char peer[COAPS_PEER_MAX];
-    if (!c) {
-        put_error(resp, COAP_RESPONSE_CODE(503), "the gateway is shutting down", 0);
-        return;
-    }
     coap_bin_const_t tok = coap_pdu_get_token(req);
-    int obsv = observe_value(req);
-    struct coaps_res *ores = coap_resource_get_userdata(r); /* NULL: not observable */
-    if (ores && tok.length <= sizeof(rq->token)) {
-        struct coaps_req *st = stream_find(ores, s, tok);
-        if (st && obsv == COAP_OBSERVE_CANCEL) {
-            req_free(st); /* deregistered (RFC 7641 §3.6): then a plain GET */
-        } else if (st) {
-            answer_stream(st, r, s, req, q, resp);
-            return;
-        }
-    }
-    coap_async_t *a = coap_find_async(s, tok);
-    if (a) {
-        answer_async(c, a, r, s, req, q, resp);
-        return;
-    }
+    /* Observe is not relayed over OSCORE yet: an inner Observe is ignored
+     * (RFC 7641 §2: the answer is then a plain one) */
+    int obsv = osc ? -1 : observe_value(req);
+    struct coaps_res *ores = osc ? NULL : coap_resource_get_userdata(r);
     peer_name(s, peer, sizeof(peer));
     uint8_t mcode = (uint8_t)coap_pdu_get_code(req);
     const char *method = coap_method_name(mcode);
@@ -832,10 +884,15 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 
     rq = calloc(1, sizeof(*rq));
     if (!rq) {
+        if (osc) {
+            osrv_unref(osc->srv);
+            free(osc);
+        }
         put_error(resp, COAP_RESPONSE_CODE(500), "internal error", 0);
         return;
     }
     rq->c = c;
+    rq->osc = osc;
     rq->get = get;
     rq->format = COAP_FORMAT_NONE;
     memcpy(rq->peer, peer, sizeof(peer));
@@ -856,6 +913,8 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
         rq->in.content_type = coap_format_to_type(rq->format);
 
     req_credentials(rq, s);
+    if (osc)
+        rq->in.cred.oscore_context = osc->name;
     rq->in.thing = rq->route.thing;
     rq->in.affordance = rq->route.aff;
     rq->in.protocol = PROTO_COAP;
@@ -977,7 +1036,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
         return;
     }
     /* pending: an empty ACK now, the answer later */
-    rq->async = coap_register_async(s, req, 0);
+    rq->async = coap_register_async(s, areq, 0);
     if (!rq->async) {
         put_error(resp, COAP_RESPONSE_CODE(500), "internal error", 0);
         goto free_now;
@@ -988,6 +1047,218 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 
 free_now:
     req_free(rq);
+}
+
+/* ---- OSCORE (RFC 8613) ------------------------------------------------------------------ */
+
+/* The options other than the block-wise ones (libcoap has reassembled an
+ * outer Block1; RFC 8613 §4.1.3.4) into m, sorted as in the PDU. */
+static int pdu_to_msg(const coap_pdu_t *pdu, const uint8_t *payload, size_t len,
+                      struct oscore_msg *m)
+{
+    coap_opt_iterator_t it;
+    coap_opt_t *o;
+    memset(m, 0, sizeof(*m));
+    m->code = (uint8_t)coap_pdu_get_code(pdu);
+    coap_option_iterator_init(pdu, &it, COAP_OPT_ALL);
+    while ((o = coap_option_next(&it))) {
+        if (it.number == COAP_OPTION_BLOCK1 || it.number == COAP_OPTION_BLOCK2 ||
+            it.number == COAP_OPTION_SIZE1 || it.number == COAP_OPTION_SIZE2)
+            continue;
+        if (m->n_opts == OSCORE_MAX_OPTIONS)
+            return -E2BIG;
+        m->opts[m->n_opts++] = (struct oscore_option){
+                .number = it.number, .len = (uint16_t)coap_opt_length(o), .value = coap_opt_value(o)};
+    }
+    m->payload = payload;
+    m->payload_len = len;
+    return 0;
+}
+
+/* Writes the (outer) message m into resp. 0, or -E2BIG when it does not
+ * fit (resp is then left as it was only if nothing was added). */
+static int msg_to_pdu(const struct oscore_msg *m, coap_pdu_t *resp)
+{
+    coap_pdu_set_code(resp, (coap_pdu_code_t)m->code);
+    for (size_t i = 0; i < m->n_opts; i++)
+        if (!coap_add_option(resp, m->opts[i].number, m->opts[i].len, m->opts[i].value))
+            return -E2BIG;
+    if (m->payload_len && !coap_add_data(resp, m->payload_len, m->payload))
+        return -E2BIG;
+    return 0;
+}
+
+/* An unprotected OSCORE error answer (§8.2): the code, the diagnostic and
+ * Max-Age 0, so that no proxy caches it. */
+static void osc_error(coap_pdu_t *resp, uint8_t code, const char *diagnostic)
+{
+    coap_pdu_set_code(resp, (coap_pdu_code_t)code);
+    coap_add_option(resp, COAP_OPTION_MAXAGE, 0, NULL);
+    if (diagnostic)
+        coap_add_data(resp, strlen(diagnostic), (const uint8_t *)diagnostic);
+}
+
+/* Protects the plain answer in osc_scratch into resp. The size is checked
+ * before protecting: a second protection with the request's nonce would
+ * reuse it. */
+static void osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *plain, coap_pdu_t *resp)
+{
+    size_t len = 0;
+    const uint8_t *data = NULL;
+    coap_get_data(plain, &len, &data);
+    struct oscore_msg pm;
+    static const char too_large[] = "the answer is too large for one OSCORE message";
+    coap_bin_const_t tok = coap_pdu_get_token(plain);
+    size_t room = coap_session_max_pdu_size(s);
+    size_t need = 4 + tok.length + OSCORE_OPTION_VALUE_MAX + 4 + 1 + 1 + 16 + len + 64;
+    if (pdu_to_msg(plain, data, len, &pm) < 0 || need > room) {
+        pm = (struct oscore_msg){.code = COAP_RESPONSE_CODE(500),
+                                 .payload = (const uint8_t *)too_large,
+                                 .payload_len = sizeof(too_large) - 1};
+    }
+    size_t cap = 1 + pm.payload_len + 16 + OSCORE_OVERHEAD + 1024;
+    uint8_t *buf = malloc(cap);
+    struct oscore_msg out;
+    if (!buf || oscore_server_protect_response(osc->srv->s, &osc->res, false, &pm, &out, buf, cap) < 0 ||
+        msg_to_pdu(&out, resp) < 0)
+        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+    free(buf);
+}
+
+/* A request with the OSCORE option: verified and decrypted, the inner
+ * request handled like any other with the context's name as its
+ * credential, the answer protected (objsec/oscore_server.h). */
+static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *s,
+                           const coap_pdu_t *req, const coap_string_t *q, coap_pdu_t *resp)
+{
+    if (!c->osrv) {
+        osc_error(resp, OSCORE_CODE_BAD_OPTION, "OSCORE is not enabled here");
+        return;
+    }
+    size_t len = 0, off = 0, total = 0;
+    const uint8_t *data = NULL;
+    if (coap_get_data_large(req, &len, &data, &off, &total) && len && (off || total != len)) {
+        osc_error(resp, OSCORE_CODE_BAD_REQUEST, "incomplete block-wise request");
+        return;
+    }
+    struct oscore_msg outer;
+    if (pdu_to_msg(req, data, len, &outer) < 0) {
+        osc_error(resp, OSCORE_CODE_BAD_OPTION, "too many options");
+        return;
+    }
+    size_t cap = len + 16;
+    uint8_t *buf = malloc(cap);
+    struct coaps_osc *osc = calloc(1, sizeof(*osc));
+    coap_pdu_t *inner = NULL, *plain = NULL;
+    if (!buf || !osc) {
+        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        goto out;
+    }
+    struct oscore_srv_result res;
+    switch (oscore_server_unprotect(c->osrv->s, &outer, buf, cap, &res)) {
+    case OSCORE_SRV_ERROR:
+        osc_error(resp, res.code, res.diagnostic);
+        goto out;
+    case OSCORE_SRV_CHALLENGE: {
+        uint8_t cbuf[256];
+        struct oscore_msg cm;
+        if (oscore_server_challenge(c->osrv->s, &res, &cm, cbuf, sizeof(cbuf)) < 0 ||
+            msg_to_pdu(&cm, resp) < 0)
+            osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        goto out;
+    }
+    case OSCORE_SRV_OK: break;
+    }
+    /* the inner request as a PDU of its own (same type, id and token) */
+    size_t isize = 64 + coap_pdu_get_token(req).length + len;
+    for (size_t i = 0; i < res.inner.n_opts; i++)
+        isize += 5 + res.inner.opts[i].len;
+    inner = coap_pdu_init(coap_pdu_get_type(req), (coap_pdu_code_t)res.inner.code,
+                          coap_pdu_get_mid(req), isize);
+    plain = coap_pdu_init(COAP_MESSAGE_ACK, 0, 0, OSCORE_MAX_PLAINTEXT);
+    coap_bin_const_t tok = coap_pdu_get_token(req);
+    if (!inner || !plain || !coap_add_token(inner, tok.length, tok.s) ||
+        !coap_add_token(plain, tok.length, tok.s)) {
+        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < res.inner.n_opts; i++) {
+        const struct oscore_option *o = &res.inner.opts[i];
+        if (o->number == COAP_OPTION_OBSERVE) /* not relayed over OSCORE yet */
+            continue;
+        if (!coap_add_option(inner, o->number, o->len, o->value)) {
+            osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+            goto out;
+        }
+    }
+    if (res.inner.payload_len && !coap_add_data(inner, res.inner.payload_len, res.inner.payload)) {
+        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        goto out;
+    }
+    osc->srv = c->osrv;
+    osc->srv->refs++;
+    osc->res = res;
+    osc->res.inner = (struct oscore_msg){0}; /* points into buf */
+    snprintf(osc->name, sizeof(osc->name), "%s", res.name ? res.name : "");
+    /* the request keeps a copy of its own, for a separate answer */
+    struct coaps_osc *copy = malloc(sizeof(*copy));
+    if (!copy) {
+        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        goto out;
+    }
+    *copy = *osc;
+    copy->srv->refs++;
+    osc_scratch = plain;
+    handle(c, r, s, inner, req, q, plain, copy);
+    osc_scratch = NULL;
+    if (coap_pdu_get_code(plain) != 0) /* answered now, else separately */
+        osc_answer(osc, s, plain, resp);
+out:
+    if (inner)
+        coap_delete_pdu(inner);
+    if (plain)
+        coap_delete_pdu(plain);
+    if (buf) {
+        OPENSSL_cleanse(buf, cap);
+        free(buf);
+    }
+    if (osc) {
+        osrv_unref(osc->srv);
+        free(osc);
+    }
+}
+
+static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                       const coap_string_t *q, coap_pdu_t *resp)
+{
+    struct coaps *c = coaps_fe;
+    if (!c) {
+        put_error(resp, COAP_RESPONSE_CODE(503), "the gateway is shutting down", 0);
+        return;
+    }
+    coap_bin_const_t tok = coap_pdu_get_token(req);
+    int obsv = observe_value(req);
+    struct coaps_res *ores = coap_resource_get_userdata(r); /* NULL: not observable */
+    if (ores && tok.length <= sizeof(((struct coaps_req *)0)->token)) {
+        struct coaps_req *st = stream_find(ores, s, tok);
+        if (st && obsv == COAP_OBSERVE_CANCEL) {
+            req_free(st); /* deregistered (RFC 7641 §3.6): then a plain GET */
+        } else if (st) {
+            answer_stream(st, r, s, req, q, resp);
+            return;
+        }
+    }
+    coap_async_t *a = coap_find_async(s, tok);
+    if (a) {
+        answer_async(c, a, r, s, req, q, resp);
+        return;
+    }
+    coap_opt_iterator_t it;
+    if (coap_check_option(req, COAP_OPTION_OSCORE, &it)) {
+        oscore_request(c, r, s, req, q, resp);
+        return;
+    }
+    handle(c, r, s, req, req, q, resp, NULL);
 }
 
 /* ---- DTLS credentials ------------------------------------------------------------------ */
@@ -1153,6 +1424,7 @@ static void coaps_free(struct coaps *c)
         free(c->rpk_pem);
     }
     psk_free(c->psk);
+    osrv_unref(c->osrv);
     OPENSSL_cleanse(c->fallback_key, sizeof(c->fallback_key));
     free(c->cert);
     free(c->key);
@@ -1175,6 +1447,39 @@ static int load_psk(struct coaps *c, const struct config *conf)
     }
     psk_free(c->psk);
     c->psk = p;
+    return 0;
+}
+
+/* [credentials] oscore: the contexts, their sequence numbers in
+ * state_dir/oscore; at a reload the contexts that did not change keep
+ * their state (no new Echo exchange). */
+static int load_oscore(struct coaps *c, const struct config *conf)
+{
+    struct oscore_server *srv = NULL;
+    struct diags d = {0};
+    if (conf->credentials.oscore) {
+        int r = oscore_server_load(conf->credentials.oscore, conf->state_dir, &srv, &d);
+        for (size_t i = 0; i < d.n; i++)
+            log_msg(d.v[i].warning ? LOG_WARNING : LOG_ERR, "%s: %s", d.v[i].file, d.v[i].msg);
+        diag_free(&d);
+        if (r < 0)
+            return r;
+    }
+    struct coaps_osrv *o = NULL;
+    if (srv) {
+        o = calloc(1, sizeof(*o));
+        if (!o) {
+            oscore_server_free(srv);
+            return -ENOMEM;
+        }
+        o->s = srv;
+        o->refs = 1;
+        if (c->osrv)
+            oscore_server_adopt(srv, c->osrv->s);
+        log_msg(LOG_INFO, "coaps: %zu OSCORE context(s) loaded", oscore_server_count(srv));
+    }
+    osrv_unref(c->osrv); /* requests still waiting keep the old one */
+    c->osrv = o;
     return 0;
 }
 
@@ -1401,6 +1706,7 @@ static int loop_start(struct coaps *c, struct coaps_loop *l, bool rpk)
     unsigned idle_s = (unsigned)(conf->limits.idle_timeout_us / 1000000u);
     coap_context_set_session_timeout(l->ctx, idle_s ? idle_s : 1);
     coap_register_event_handler(l->ctx, on_event);
+    coap_register_option(l->ctx, COAP_OPTION_OSCORE); /* critical: else 4.02 before us */
     r = rpk ? setup_rpk(c, l->ctx, kc) : setup_dtls(c, l->ctx, kc);
     if (r < 0) {
         log_msg(LOG_ERR, "coaps: cannot set up DTLS (%s)",
@@ -1489,7 +1795,7 @@ static int coaps_start(struct gw *gw)
         return -ENOMEM;
     c->gw = gw;
     coaps_fe = c;
-    if ((r = load_psk(c, conf)) < 0)
+    if ((r = load_psk(c, conf)) < 0 || (r = load_oscore(c, conf)) < 0)
         goto fail;
     if ((r = loop_start(c, &c->loops[COAPS_LOOP_MAIN], false)) < 0)
         goto fail;
@@ -1516,7 +1822,7 @@ static int coaps_reload(struct gw *gw)
         if (c->loops[i].ctx)
             coap_context_set_max_idle_sessions(c->loops[i].ctx, (unsigned)conf->coaps.max_sessions);
     int r = load_psk(c, conf);
-    if (r < 0)
+    if (r < 0 || (r = load_oscore(c, conf)) < 0)
         return r;
     if ((r = coaps_observables(c)) < 0)
         return r;

@@ -1,0 +1,385 @@
+/* oscore-client.c - a small OSCORE (RFC 8613) client over plain CoAP (UDP)
+ * for the tests: Debian 12 has no OSCORE-capable CoAP client (libcoap
+ * 4.3.1 is built without it, aiocoap is not packaged), so this one is
+ * built on wotgw's own objsec/oscore.c, which the unit tests check against
+ * the RFC 8613 Appendix C vectors.
+ *
+ *   wotgw-oscore-client -f CONTEXTS -n NAME [-m get|put|post] [-e PAYLOAD]
+ *       [-t FORMAT] [-s SEQ] [--no-echo] [--replay] [--tamper] [-v]
+ *       coap://IP:PORT/PATH
+ *
+ * CONTEXTS is the gateway's contexts file (auth/oscore_ctx.h): the client
+ * takes NAME's line and swaps Sender and Recipient ID. SEQ is the first
+ * sender sequence number (the caller keeps them increasing across runs).
+ * Prints the answer as "C.DD PAYLOAD" (the inner code of a protected
+ * answer) or "C.DD PAYLOAD (unprotected)"; with -v also "outer C.DD" and
+ * "piv HEX" (the Partial IV of a protected answer that has one). A 4.01
+ * challenge with an Echo option (RFC 9175) is answered once with a new
+ * request carrying the Echo (printed as "echo"), unless --no-echo.
+ * --replay sends the same datagram twice and prints both answers;
+ * --tamper flips a bit of the ciphertext. --save FILE keeps the request
+ * datagram; --resend FILE sends a kept one again as it is (new message ID
+ * only) and prints the answer's outer code and whether it is protected
+ * (its plaintext cannot be read: the request's state is gone). Exit 0
+ * when an answer came,
+ * 1 on a timeout or an error, 2 on bad usage.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "auth/oscore_ctx.h"
+#include "objsec/oscore.h"
+
+#define ECHO_OPT   252
+#define MAX_DGRAM  65536
+#define TIMEOUT_MS 5000
+
+static int sock = -1;
+static struct sockaddr_in peer;
+static int verbose;
+
+static void hexprint(const char *label, const uint8_t *p, size_t n)
+{
+    printf("%s ", label);
+    for (size_t i = 0; i < n; i++)
+        printf("%02x", p[i]);
+    printf("\n");
+}
+
+/* A CoAP datagram: header, token, options (sorted), payload. */
+static int encode(uint8_t type, uint8_t code, uint16_t mid, const uint8_t *tok, size_t tkl,
+                  const struct oscore_msg *m, uint8_t *out, size_t cap, size_t *len)
+{
+    size_t n = 4 + tkl, ol = 0;
+    if (n > cap)
+        return -ENOBUFS;
+    out[0] = (uint8_t)(0x40 | type << 4 | tkl);
+    out[1] = code;
+    out[2] = (uint8_t)(mid >> 8);
+    out[3] = (uint8_t)mid;
+    memcpy(out + 4, tok, tkl);
+    int r = oscore_options_encode(m->opts, m->n_opts, out + n, cap - n, &ol);
+    if (r < 0)
+        return r;
+    n += ol;
+    if (m->payload_len) {
+        if (n + 1 + m->payload_len > cap)
+            return -ENOBUFS;
+        out[n++] = 0xff;
+        memcpy(out + n, m->payload, m->payload_len);
+        n += m->payload_len;
+    }
+    *len = n;
+    return 0;
+}
+
+struct dgram {
+    uint8_t type, code;
+    uint16_t mid;
+    uint8_t tok[8];
+    size_t tkl;
+    struct oscore_msg m;
+};
+
+static int decode(const uint8_t *in, size_t len, struct dgram *d)
+{
+    if (len < 4 || (in[0] >> 6) != 1 || (in[0] & 15) > 8)
+        return -EBADMSG;
+    d->type = (in[0] >> 4) & 3;
+    d->tkl = in[0] & 15;
+    d->code = in[1];
+    d->mid = (uint16_t)(in[2] << 8 | in[3]);
+    if (4 + d->tkl > len)
+        return -EBADMSG;
+    memcpy(d->tok, in + 4, d->tkl);
+    memset(&d->m, 0, sizeof(d->m));
+    d->m.code = d->code;
+    size_t used = 0, off = 4 + d->tkl;
+    int r = oscore_options_decode(in + off, len - off, d->m.opts, OSCORE_MAX_OPTIONS, &d->m.n_opts,
+                                  &used);
+    if (r < 0)
+        return r;
+    if (off + used < len) {
+        d->m.payload = in + off + used;
+        d->m.payload_len = len - off - used;
+    }
+    return 0;
+}
+
+/* The answer to token tok: skips an empty ACK, acknowledges a separate
+ * confirmable answer. 0, or -ETIMEDOUT. */
+static int receive(const uint8_t *tok, size_t tkl, uint8_t *buf, size_t cap, struct dgram *d)
+{
+    for (;;) {
+        struct pollfd p = {.fd = sock, .events = POLLIN};
+        if (poll(&p, 1, TIMEOUT_MS) <= 0)
+            return -ETIMEDOUT;
+        ssize_t n = recv(sock, buf, cap, 0);
+        if (n < 0 || decode(buf, (size_t)n, d) < 0)
+            continue;
+        if (d->code == 0) /* the empty ACK of a separate answer */
+            continue;
+        if (d->tkl != tkl || memcmp(d->tok, tok, tkl))
+            continue;
+        if (d->type == 0) { /* CON: acknowledge it */
+            uint8_t ack[4] = {0x60, 0, (uint8_t)(d->mid >> 8), (uint8_t)d->mid};
+            send(sock, ack, sizeof(ack), 0);
+        }
+        return 0;
+    }
+}
+
+static void print_code(uint8_t code)
+{
+    printf("%u.%02u", code >> 5, code & 31);
+}
+
+static const struct oscore_option *find_opt(const struct oscore_msg *m, uint16_t num)
+{
+    for (size_t i = 0; i < m->n_opts; i++)
+        if (m->opts[i].number == num)
+            return &m->opts[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const char *file = NULL, *name = NULL, *method = "get", *payload = NULL;
+    long format = -1;
+    unsigned long long seq = 0;
+    int no_echo = 0, replay = 0, tamper = 0;
+    const char *save = NULL, *resend = NULL;
+    static const struct option lo[] = {{"no-echo", no_argument, NULL, 'E'},
+                                       {"save", required_argument, NULL, 'S'},
+                                       {"resend", required_argument, NULL, 'X'},
+                                       {"replay", no_argument, NULL, 'R'},
+                                       {"tamper", no_argument, NULL, 'T'},
+                                       {NULL, 0, NULL, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "f:n:m:e:t:s:v", lo, NULL)) != -1) {
+        switch (o) {
+        case 'f': file = optarg; break;
+        case 'n': name = optarg; break;
+        case 'm': method = optarg; break;
+        case 'e': payload = optarg; break;
+        case 't': format = strtol(optarg, NULL, 10); break;
+        case 's': seq = strtoull(optarg, NULL, 10); break;
+        case 'v': verbose = 1; break;
+        case 'E': no_echo = 1; break;
+        case 'R': replay = 1; break;
+        case 'T': tamper = 1; break;
+        case 'S': save = optarg; break;
+        case 'X': resend = optarg; break;
+        default: return 2;
+        }
+    }
+    if (!file || !name || optind != argc - 1 || strncmp(argv[optind], "coap://", 7)) {
+        fprintf(stderr, "usage: %s -f CONTEXTS -n NAME [-m get|put|post] [-e PAYLOAD] [-t FORMAT] "
+                        "[-s SEQ] [--no-echo] [--replay] [--tamper] [-v] coap://IP:PORT/PATH\n",
+                argv[0]);
+        return 2;
+    }
+    uint8_t code = !strcmp(method, "get") ? 1 : !strcmp(method, "post") ? 2
+                                              : !strcmp(method, "put")  ? 3
+                                                                        : 0;
+    if (!code)
+        return 2;
+
+    /* the context, seen from the client */
+    struct oscore_ctx_store *store = NULL;
+    struct diags dg = {0};
+    if (oscore_ctx_load(file, &store, &dg) < 0) {
+        for (size_t i = 0; i < dg.n; i++)
+            fprintf(stderr, "%s: %s\n", dg.v[i].file, dg.v[i].msg);
+        return 1;
+    }
+    diag_free(&dg);
+    const struct oscore_ctx_entry *e = oscore_ctx_find(store, name);
+    if (!e) {
+        fprintf(stderr, "no context %s\n", name);
+        return 1;
+    }
+    struct oscore_ctx_params cp = {
+            .master_secret = e->master_secret,
+            .master_secret_len = e->master_secret_len,
+            .master_salt = e->master_salt_len ? e->master_salt : NULL,
+            .master_salt_len = e->master_salt_len,
+            .sender_id = e->recipient_id,
+            .sender_id_len = e->recipient_id_len,
+            .recipient_id = e->sender_id,
+            .recipient_id_len = e->sender_id_len,
+            .id_context = e->has_id_context ? e->id_context : NULL,
+            .id_context_len = e->id_context_len,
+            .send_kid_context = e->has_id_context,
+            .seq_start = seq,
+    };
+    struct oscore_ctx *ctx = NULL;
+    if (oscore_ctx_new(&cp, &ctx) < 0) {
+        fprintf(stderr, "bad context\n");
+        return 1;
+    }
+    oscore_ctx_store_free(store);
+
+    /* the address and the Uri-Path options */
+    char *url = strdup(argv[optind] + 7);
+    char *path = strchr(url, '/');
+    if (path)
+        *path++ = '\0';
+    char *colon = strrchr(url, ':');
+    if (!colon)
+        return 2;
+    *colon = '\0';
+    memset(&peer, 0, sizeof(peer));
+    peer.sin_family = AF_INET;
+    peer.sin_port = htons((uint16_t)atoi(colon + 1));
+    if (inet_pton(AF_INET, url, &peer.sin_addr) != 1)
+        return 2;
+    sock = socket(AF_INET, SOCK_DGRAM, 0);
+    if (sock < 0 || connect(sock, (struct sockaddr *)&peer, sizeof(peer)) < 0)
+        return 1;
+
+    if (resend) { /* a kept datagram, as it was */
+        static uint8_t kept[MAX_DGRAM], ans[MAX_DGRAM];
+        FILE *f = fopen(resend, "rb");
+        size_t kl = f ? fread(kept, 1, sizeof(kept), f) : 0;
+        if (f)
+            fclose(f);
+        int ok = kl >= 4;
+        struct dgram d;
+        if (ok) {
+            uint16_t mid = (uint16_t)(rand() ^ getpid());
+            kept[2] = (uint8_t)(mid >> 8);
+            kept[3] = (uint8_t)mid;
+            send(sock, kept, kl, 0);
+            ok = receive(kept + 4, kept[0] & 15, ans, sizeof(ans), &d) == 0;
+            if (!ok)
+                printf("timeout\n");
+        }
+        if (ok) {
+            print_code(d.code);
+            printf(find_opt(&d.m, OSCORE_OPT_OSCORE) ? " (protected)\n" : " %.*s (unprotected)\n",
+                   (int)d.m.payload_len, (const char *)d.m.payload);
+        }
+        oscore_ctx_free(ctx);
+        free(url);
+        close(sock);
+        return ok ? 0 : 1;
+    }
+    uint8_t fmt[2];
+    uint8_t echo[64];
+    size_t echo_len = 0;
+    static uint8_t dgram[MAX_DGRAM], rbuf[MAX_DGRAM], work[MAX_DGRAM], pbuf[MAX_DGRAM];
+    int rc = 1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct oscore_msg plain = {.code = code};
+        char *segs = path ? strdup(path) : strdup("");
+        for (char *sp = NULL, *seg = strtok_r(segs, "/", &sp); seg; seg = strtok_r(NULL, "/", &sp))
+            plain.opts[plain.n_opts++] = (struct oscore_option){
+                    .number = 11, .len = (uint16_t)strlen(seg), .value = (const uint8_t *)seg};
+        if (format >= 0) {
+            size_t fl = 0;
+            if (format > 255) {
+                fmt[fl++] = (uint8_t)(format >> 8);
+                fmt[fl++] = (uint8_t)format;
+            } else if (format > 0) {
+                fmt[fl++] = (uint8_t)format;
+            }
+            plain.opts[plain.n_opts++] =
+                    (struct oscore_option){.number = 12, .len = (uint16_t)fl, .value = fmt};
+        }
+        if (echo_len)
+            plain.opts[plain.n_opts++] = (struct oscore_option){
+                    .number = ECHO_OPT, .len = (uint16_t)echo_len, .value = echo};
+        if (payload) {
+            plain.payload = (const uint8_t *)payload;
+            plain.payload_len = strlen(payload);
+        }
+        struct oscore_msg outer;
+        struct oscore_req oreq;
+        int r = oscore_protect_request(ctx, &plain, &outer, work, sizeof(work), &oreq);
+        if (r < 0) {
+            fprintf(stderr, "protect: %s\n", strerror(-r));
+            return 1;
+        }
+        uint8_t tok[4];
+        uint16_t mid = (uint16_t)(rand() ^ getpid());
+        for (size_t i = 0; i < sizeof(tok); i++)
+            tok[i] = (uint8_t)rand();
+        size_t dl = 0;
+        if (encode(0, outer.code, mid, tok, sizeof(tok), &outer, dgram, sizeof(dgram), &dl) < 0)
+            return 1;
+        if (tamper)
+            dgram[dl - 1] ^= 0x01;
+        if (save) {
+            FILE *f = fopen(save, "wb");
+            if (!f || fwrite(dgram, 1, dl, f) != dl) {
+                fprintf(stderr, "cannot write %s\n", save);
+                return 1;
+            }
+            fclose(f);
+        }
+        free(segs);
+        int rounds = replay ? 2 : 1;
+        int challenged = 0;
+        for (int k = 0; k < rounds; k++) {
+            if (k) { /* the same bytes again, with a new message ID only */
+                mid++;
+                dgram[2] = (uint8_t)(mid >> 8);
+                dgram[3] = (uint8_t)mid;
+            }
+            send(sock, dgram, dl, 0);
+            struct dgram d;
+            if (receive(tok, sizeof(tok), rbuf, sizeof(rbuf), &d) < 0) {
+                printf("timeout\n");
+                continue;
+            }
+            if (verbose) {
+                printf("outer ");
+                print_code(d.code);
+                printf("\n");
+            }
+            const struct oscore_option *oo = find_opt(&d.m, OSCORE_OPT_OSCORE);
+            if (!oo) {
+                print_code(d.code);
+                printf(" %.*s (unprotected)\n", (int)d.m.payload_len, (const char *)d.m.payload);
+                rc = 0;
+                continue;
+            }
+            struct oscore_option_value ov;
+            if (verbose && oscore_option_decode(oo->value, oo->len, &ov) == 0 && ov.piv)
+                hexprint("piv", ov.piv, ov.piv_len);
+            struct oscore_msg inner;
+            r = oscore_unprotect_response(ctx, &oreq, &d.m, &inner, pbuf, sizeof(pbuf));
+            if (r < 0) {
+                printf("unprotect failed: %s\n", strerror(-r));
+                continue;
+            }
+            const struct oscore_option *eo = find_opt(&inner, ECHO_OPT);
+            if (inner.code == 0x81 && eo && !no_echo && !echo_len && eo->len <= sizeof(echo)) {
+                memcpy(echo, eo->value, eo->len);
+                echo_len = eo->len;
+                printf("echo\n");
+                challenged = 1;
+                break;
+            }
+            print_code(inner.code);
+            printf(" %.*s\n", (int)inner.payload_len, (const char *)inner.payload);
+            rc = 0;
+        }
+        if (!challenged)
+            break;
+    }
+    oscore_ctx_free(ctx);
+    free(url);
+    close(sock);
+    return rc;
+}
