@@ -66,7 +66,7 @@ OSCORE_CLIENT := $(BUILDDIR)/wotgw-oscore-client
 PIC_OBJS := $(PLUGIN_SRCS:%.c=$(BUILDDIR)/pic/%.o) $(LIB_SRCS:%.c=$(BUILDDIR)/pic/%.o)
 
 .PHONY: all clean check unit unit-asan fuzz-regress integration lint deps install \
-        uninstall format format-check fuzz bench bench-mqtt bench-coaps demo
+        uninstall format format-check fuzz bench bench-mqtt bench-coaps bench-oscore demo
 
 all: $(BINS) $(SIM) $(PLUGIN) $(OSCORE_CLIENT)
 
@@ -148,6 +148,8 @@ bench-mqtt: all
 	tests/bench/mqtt.sh
 bench-coaps: all
 	tests/bench/coaps.sh
+bench-oscore: all
+	tests/bench/oscore.sh
 
 # ---- the demo (README's first command) ------------------------------------------
 # A sub-make after deps: pkg-config flags are read when make starts.

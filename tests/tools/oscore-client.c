@@ -22,6 +22,10 @@
  * only) and prints the answer's outer code and whether it is protected
  * (its plaintext cannot be read: the request's state is gone). Exit 0
  * when an answer came,
+ * --load SECONDS (with --inflight N, 16): after one request as above, a
+ * load of GETs with N in flight for SECONDS, printed like the benchmark's
+ * coap-load: "requests=N errors=N rps=R p50_us=A p99_us=B". Exit 0
+ * when an answer came,
  * 1 on a timeout or an error, 2 on bad usage.
  */
 #define _GNU_SOURCE
@@ -30,10 +34,12 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/oscore_ctx.h"
@@ -151,6 +157,112 @@ static const struct oscore_option *find_opt(const struct oscore_msg *m, uint16_t
     return NULL;
 }
 
+/* ---- load ----------------------------------------------------------------------------- */
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+struct slot {
+    uint8_t tok[4];
+    struct oscore_req req;
+    uint64_t sent;
+    bool busy;
+};
+
+/* One protected GET in slot k (its token: the slot number and a
+ * generation). */
+static int load_send(struct oscore_ctx *ctx, uint8_t code, const char *path, struct slot *sl,
+                     unsigned k, uint16_t *mid)
+{
+    static uint8_t work[4096], dg[4096];
+    static uint32_t gen;
+    struct oscore_msg plain = {.code = code};
+    char segs[512];
+    snprintf(segs, sizeof(segs), "%s", path ? path : "");
+    for (char *sp = NULL, *seg = strtok_r(segs, "/", &sp); seg; seg = strtok_r(NULL, "/", &sp))
+        plain.opts[plain.n_opts++] = (struct oscore_option){
+                .number = 11, .len = (uint16_t)strlen(seg), .value = (const uint8_t *)seg};
+    struct oscore_msg outer;
+    if (oscore_protect_request(ctx, &plain, &outer, work, sizeof(work), &sl[k].req) < 0)
+        return -1;
+    gen++;
+    sl[k].tok[0] = (uint8_t)(k >> 8);
+    sl[k].tok[1] = (uint8_t)k;
+    sl[k].tok[2] = (uint8_t)(gen >> 8);
+    sl[k].tok[3] = (uint8_t)gen;
+    size_t dl = 0;
+    if (encode(0, outer.code, ++*mid, sl[k].tok, 4, &outer, dg, sizeof(dg), &dl) < 0)
+        return -1;
+    sl[k].sent = now_us();
+    sl[k].busy = true;
+    return send(sock, dg, dl, 0) < 0 ? -1 : 0;
+}
+
+static int run_load(struct oscore_ctx *ctx, uint8_t code, const char *path, double secs,
+                    unsigned n)
+{
+    struct slot *sl = calloc(n, sizeof(*sl));
+    size_t cap = 1u << 20, nl = 0, nerr = 0;
+    uint64_t *lat = malloc(cap * sizeof(*lat));
+    static uint8_t rb[MAX_DGRAM], pb[MAX_DGRAM];
+    uint16_t mid = (uint16_t)getpid();
+    if (!sl || !lat)
+        return 1;
+    uint64_t start = now_us(), end = start + (uint64_t)(secs * 1e6);
+    for (unsigned k = 0; k < n; k++)
+        load_send(ctx, code, path, sl, k, &mid);
+    while (now_us() < end) {
+        struct pollfd p = {.fd = sock, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0) {
+            uint64_t t = now_us();
+            for (unsigned k = 0; k < n; k++)
+                if (sl[k].busy && t - sl[k].sent > 2000000) { /* lost: count, go on */
+                    nerr++;
+                    load_send(ctx, code, path, sl, k, &mid);
+                }
+            continue;
+        }
+        ssize_t got = recv(sock, rb, sizeof(rb), 0);
+        struct dgram d;
+        if (got < 0 || decode(rb, (size_t)got, &d) < 0 || d.code == 0 || d.tkl != 4)
+            continue;
+        if (d.type == 0) {
+            uint8_t ack[4] = {0x60, 0, (uint8_t)(d.mid >> 8), (uint8_t)d.mid};
+            send(sock, ack, sizeof(ack), 0);
+        }
+        unsigned k = (unsigned)(d.tok[0] << 8 | d.tok[1]);
+        if (k >= n || !sl[k].busy || memcmp(sl[k].tok, d.tok, 4))
+            continue;
+        struct oscore_msg inner;
+        uint64_t t = now_us();
+        if (oscore_unprotect_response(ctx, &sl[k].req, &d.m, &inner, pb, sizeof(pb)) < 0 ||
+            (inner.code >> 5) != 2)
+            nerr++;
+        else if (nl < cap)
+            lat[nl++] = t - sl[k].sent;
+        sl[k].busy = false;
+        load_send(ctx, code, path, sl, k, &mid);
+    }
+    double el = (double)(now_us() - start) / 1e6;
+    qsort(lat, nl, sizeof(*lat), cmp_u64);
+    printf("requests=%zu errors=%zu rps=%.0f p50_us=%llu p99_us=%llu\n", nl, nerr, nl / el,
+           nl ? (unsigned long long)lat[nl / 2] : 0ull,
+           nl ? (unsigned long long)lat[nl * 99 / 100] : 0ull);
+    free(sl);
+    free(lat);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *file = NULL, *name = NULL, *method = "get", *payload = NULL;
@@ -158,7 +270,11 @@ int main(int argc, char **argv)
     unsigned long long seq = 0;
     int no_echo = 0, replay = 0, tamper = 0;
     const char *save = NULL, *resend = NULL;
+    double load = 0;
+    unsigned inflight = 16;
     static const struct option lo[] = {{"no-echo", no_argument, NULL, 'E'},
+                                       {"load", required_argument, NULL, 'L'},
+                                       {"inflight", required_argument, NULL, 'I'},
                                        {"save", required_argument, NULL, 'S'},
                                        {"resend", required_argument, NULL, 'X'},
                                        {"replay", no_argument, NULL, 'R'},
@@ -178,6 +294,8 @@ int main(int argc, char **argv)
         case 'R': replay = 1; break;
         case 'T': tamper = 1; break;
         case 'S': save = optarg; break;
+        case 'L': load = strtod(optarg, NULL); break;
+        case 'I': inflight = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'X': resend = optarg; break;
         default: return 2;
         }
@@ -378,6 +496,8 @@ int main(int argc, char **argv)
         if (!challenged)
             break;
     }
+    if (load > 0 && rc == 0)
+        rc = run_load(ctx, code, path, load, inflight ? inflight : 1);
     oscore_ctx_free(ctx);
     free(url);
     close(sock);
