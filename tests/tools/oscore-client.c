@@ -208,8 +208,7 @@ static int load_send(struct oscore_ctx *ctx, uint8_t code, const char *path, str
     return send(sock, dg, dl, 0) < 0 ? -1 : 0;
 }
 
-static int run_load(struct oscore_ctx *ctx, uint8_t code, const char *path, double secs,
-                    unsigned n)
+static int run_load(struct oscore_ctx *ctx, uint8_t code, const char *path, double secs, unsigned n)
 {
     struct slot *sl = calloc(n, sizeof(*sl));
     size_t cap = 1u << 20, nl = 0, nerr = 0;
@@ -272,14 +271,11 @@ int main(int argc, char **argv)
     const char *save = NULL, *resend = NULL;
     double load = 0;
     unsigned inflight = 16;
-    static const struct option lo[] = {{"no-echo", no_argument, NULL, 'E'},
-                                       {"load", required_argument, NULL, 'L'},
-                                       {"inflight", required_argument, NULL, 'I'},
-                                       {"save", required_argument, NULL, 'S'},
-                                       {"resend", required_argument, NULL, 'X'},
-                                       {"replay", no_argument, NULL, 'R'},
-                                       {"tamper", no_argument, NULL, 'T'},
-                                       {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {
+            {"no-echo", no_argument, NULL, 'E'},        {"load", required_argument, NULL, 'L'},
+            {"inflight", required_argument, NULL, 'I'}, {"save", required_argument, NULL, 'S'},
+            {"resend", required_argument, NULL, 'X'},   {"replay", no_argument, NULL, 'R'},
+            {"tamper", no_argument, NULL, 'T'},         {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "f:n:m:e:t:s:v", lo, NULL)) != -1) {
         switch (o) {
@@ -301,14 +297,16 @@ int main(int argc, char **argv)
         }
     }
     if (!file || !name || optind != argc - 1 || strncmp(argv[optind], "coap://", 7)) {
-        fprintf(stderr, "usage: %s -f CONTEXTS -n NAME [-m get|put|post] [-e PAYLOAD] [-t FORMAT] "
-                        "[-s SEQ] [--no-echo] [--replay] [--tamper] [-v] coap://IP:PORT/PATH\n",
+        fprintf(stderr,
+                "usage: %s -f CONTEXTS -n NAME [-m get|put|post] [-e PAYLOAD] [-t FORMAT] "
+                "[-s SEQ] [--no-echo] [--replay] [--tamper] [-v] coap://IP:PORT/PATH\n",
                 argv[0]);
         return 2;
     }
-    uint8_t code = !strcmp(method, "get") ? 1 : !strcmp(method, "post") ? 2
-                                              : !strcmp(method, "put")  ? 3
-                                                                        : 0;
+    uint8_t code = !strcmp(method, "get")    ? 1
+                   : !strcmp(method, "post") ? 2
+                   : !strcmp(method, "put")  ? 3
+                                             : 0;
     if (!code)
         return 2;
 
