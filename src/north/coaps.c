@@ -147,7 +147,7 @@ struct coaps {
     size_t n_streams;
     size_t n_endpoints;
     bool draining;
-    struct coaps_res *res; /* every loop's, freed with the front end */
+    struct coaps_res *res;   /* every loop's, freed with the front end */
     struct coaps_osrv *osrv; /* [credentials] oscore, NULL: none */
 };
 
@@ -583,7 +583,7 @@ static void answer_async(struct coaps *c, coap_async_t *a, coap_resource_t *r, c
         return;
     }
     rq->async = NULL; /* libcoap frees it after this call */
-    if (rq->osc) { /* the plaintext, then protected into resp */
+    if (rq->osc) {    /* the plaintext, then protected into resp */
         coap_bin_const_t tok = coap_pdu_get_token(req);
         coap_pdu_t *plain = coap_pdu_init(COAP_MESSAGE_ACK, 0, 0, OSCORE_MAX_PLAINTEXT);
         if (plain && coap_add_token(plain, tok.length, tok.s)) {
@@ -598,8 +598,8 @@ static void answer_async(struct coaps *c, coap_async_t *a, coap_resource_t *r, c
         if (plain)
             coap_delete_pdu(plain);
     } else {
-        put_result(r, s, req, q, resp, rq->status, rq->from_device, rq->format, rq->rbody,
-                   rq->rlen, rq->detail, rq->get);
+        put_result(r, s, req, q, resp, rq->status, rq->from_device, rq->format, rq->rbody, rq->rlen,
+                   rq->detail, rq->get);
     }
     req_free(rq);
 }
@@ -1067,8 +1067,9 @@ static int pdu_to_msg(const coap_pdu_t *pdu, const uint8_t *payload, size_t len,
             continue;
         if (m->n_opts == OSCORE_MAX_OPTIONS)
             return -E2BIG;
-        m->opts[m->n_opts++] = (struct oscore_option){
-                .number = it.number, .len = (uint16_t)coap_opt_length(o), .value = coap_opt_value(o)};
+        m->opts[m->n_opts++] = (struct oscore_option){.number = it.number,
+                                                      .len = (uint16_t)coap_opt_length(o),
+                                                      .value = coap_opt_value(o)};
     }
     m->payload = payload;
     m->payload_len = len;
@@ -1101,7 +1102,8 @@ static void osc_error(coap_pdu_t *resp, uint8_t code, const char *diagnostic)
 /* Protects the plain answer in osc_scratch into resp. The size is checked
  * before protecting: a second protection with the request's nonce would
  * reuse it. */
-static void osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *plain, coap_pdu_t *resp)
+static void osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *plain,
+                       coap_pdu_t *resp)
 {
     size_t len = 0;
     const uint8_t *data = NULL;
@@ -1119,7 +1121,8 @@ static void osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *pla
     size_t cap = 1 + pm.payload_len + 16 + OSCORE_OVERHEAD + 1024;
     uint8_t *buf = malloc(cap);
     struct oscore_msg out;
-    if (!buf || oscore_server_protect_response(osc->srv->s, &osc->res, false, &pm, &out, buf, cap) < 0 ||
+    if (!buf ||
+        oscore_server_protect_response(osc->srv->s, &osc->res, false, &pm, &out, buf, cap) < 0 ||
         msg_to_pdu(&out, resp) < 0)
         osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
     free(buf);
@@ -1156,9 +1159,7 @@ static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *
     }
     struct oscore_srv_result res;
     switch (oscore_server_unprotect(c->osrv->s, &outer, buf, cap, &res)) {
-    case OSCORE_SRV_ERROR:
-        osc_error(resp, res.code, res.diagnostic);
-        goto out;
+    case OSCORE_SRV_ERROR: osc_error(resp, res.code, res.diagnostic); goto out;
     case OSCORE_SRV_CHALLENGE: {
         uint8_t cbuf[256];
         struct oscore_msg cm;
