@@ -701,6 +701,15 @@ static json_t *leaf_definition(struct expose_ctx *x, const struct sec_expr *e)
                         json_string("TLS client certificate issued by the gateway's client "
                                     "CA"));
         break;
+    case SEC_OSCORE:
+        r = set_new(o, "scheme", json_string(WOTGW_CONTEXT_PREFIX ":OSCORESecurityScheme"));
+        if (!r)
+            r = set_new(o, "description",
+                        json_string("OSCORE (RFC 8613) object security on CoAP: requests "
+                                    "protected with a security context provisioned on the "
+                                    "gateway (AES-CCM-16-64-128, HKDF-SHA-256); forms marked "
+                                    "wotgw:objectSecurity \"oscore\" require it"));
+        break;
     default: r = -EINVAL; break;
     }
     if (r < 0) {
@@ -776,10 +785,18 @@ struct north_binding {
      * the binding has no route for op. 0 or -ENOMEM. */
     int (*make_form)(const struct expose_ctx *x, const struct td_affordance *aff, enum wot_op op,
                      json_t **form);
-    /* NULL, or false when a consumer of this protocol cannot present the
+    /* false when a consumer of this protocol cannot present the
      * credentials the expression asks for: the form is left out. */
     bool (*supports)(const struct sec_expr *e);
+    /* The leaf schemes (1u << enum sec_kind) a consumer of this protocol
+     * can present, what supports() decides by. When it holds oscore, a
+     * form whose expression cannot be met here without OSCORE is marked
+     * "wotgw:objectSecurity": "oscore". */
+    unsigned leaves;
 };
+
+#define SEC_ALL_LEAVES ((1u << SEC_ALLOF) - 1u) /* every leaf scheme */
+#define SEC_OSCORE_BIT (1u << SEC_OSCORE)
 
 struct https_route {
     enum wot_op op;
@@ -800,6 +817,14 @@ static const struct https_route https_routes[] = {
 static bool https_enabled(const struct config *conf)
 {
     return conf->base_url && *conf->base_url;
+}
+
+/* Everything but OSCORE: OSCORE over HTTP (RFC 8613 section 11) is not
+ * offered, so no HTTPS form is promised for an oscore-only expression. */
+#define HTTPS_LEAVES (SEC_ALL_LEAVES & ~SEC_OSCORE_BIT)
+static bool https_supports(const struct sec_expr *e)
+{
+    return sec_expr_met_by(e, HTTPS_LEAVES);
 }
 
 static const char *kind_collection(enum wot_aff_kind k)
@@ -889,11 +914,12 @@ static bool mqtts_enabled(const struct config *conf)
 /* MQTT consumers present a user name and password (basic, or a JWT as the
  * password for bearer/oauth2) and a client certificate; the broker
  * requires every client to authenticate, so nosec is not offered, and
- * neither are apikey (an HTTP header) and psk (DTLS). */
+ * neither are apikey (an HTTP header), psk (DTLS) and oscore (CoAP). */
+#define MQTTS_LEAVES                                                                               \
+    ((1u << SEC_BASIC) | (1u << SEC_BEARER) | (1u << SEC_OAUTH2) | (1u << SEC_CERT))
 static bool mqtts_supports(const struct sec_expr *e)
 {
-    return sec_expr_met_by(e, (1u << SEC_BASIC) | (1u << SEC_BEARER) | (1u << SEC_OAUTH2) |
-                                      (1u << SEC_CERT));
+    return sec_expr_met_by(e, MQTTS_LEAVES);
 }
 
 static int mqtts_make_form(const struct expose_ctx *x, const struct td_affordance *aff,
@@ -964,11 +990,12 @@ static bool coaps_enabled(const struct config *conf)
 }
 
 /* A CoAPS consumer presents a PSK identity or a client certificate in
- * the DTLS handshake, nothing else; nosec is served to any consumer that
- * completed one. */
+ * the DTLS handshake, and may protect the request with OSCORE inside it;
+ * nosec is served to any consumer that completed a handshake. */
+#define COAPS_LEAVES ((1u << SEC_NOSEC) | (1u << SEC_PSK) | (1u << SEC_CERT) | SEC_OSCORE_BIT)
 static bool coaps_supports(const struct sec_expr *e)
 {
-    return sec_expr_met_by(e, (1u << SEC_NOSEC) | (1u << SEC_PSK) | (1u << SEC_CERT));
+    return sec_expr_met_by(e, COAPS_LEAVES);
 }
 
 static int coap_form(const struct expose_ctx *x, const char *base, const struct td_affordance *aff,
@@ -980,15 +1007,17 @@ static int coaps_make_form(const struct expose_ctx *x, const struct td_affordanc
     return coap_form(x, x->conf->coaps.url, aff, op, form);
 }
 
-/* Plain CoAP ([coaps] coap_listen): the same routes, for nosec forms only. */
+/* Plain CoAP ([coaps] coap_listen): the same routes, for nosec forms and
+ * forms an OSCORE-protected request meets. */
 static bool coap_enabled(const struct config *conf)
 {
     return conf->coaps.enabled && conf->coaps.coap_url;
 }
 
+#define COAP_LEAVES ((1u << SEC_NOSEC) | SEC_OSCORE_BIT)
 static bool coap_supports(const struct sec_expr *e)
 {
-    return sec_expr_met_by(e, 1u << SEC_NOSEC);
+    return sec_expr_met_by(e, COAP_LEAVES);
 }
 
 static int coap_make_form(const struct expose_ctx *x, const struct td_affordance *aff,
@@ -1037,11 +1066,19 @@ static int coap_form(const struct expose_ctx *x, const char *base, const struct 
 
 /* One entry per north protocol. */
 static const struct north_binding north_bindings[] = {
-        {"https", https_enabled, https_make_form, NULL},
-        {"mqtts", mqtts_enabled, mqtts_make_form, mqtts_supports},
-        {"coaps", coaps_enabled, coaps_make_form, coaps_supports},
-        {"coap", coap_enabled, coap_make_form, coap_supports},
+        {"https", https_enabled, https_make_form, https_supports, HTTPS_LEAVES},
+        {"mqtts", mqtts_enabled, mqtts_make_form, mqtts_supports, MQTTS_LEAVES},
+        {"coaps", coaps_enabled, coaps_make_form, coaps_supports, COAPS_LEAVES},
+        {"coap", coap_enabled, coap_make_form, coap_supports, COAP_LEAVES},
 };
+
+/* True when a request on nb must be protected with OSCORE to meet e (it
+ * can be met there with OSCORE, and not without). */
+static bool needs_oscore(const struct north_binding *nb, const struct sec_expr *e)
+{
+    return (nb->leaves & SEC_OSCORE_BIT) && sec_expr_met_by(e, nb->leaves) &&
+           !sec_expr_met_by(e, nb->leaves & ~SEC_OSCORE_BIT);
+}
 
 /* ---- forms ---------------------------------------------------------------------- */
 
@@ -1065,7 +1102,7 @@ static int add_forms(struct expose_ctx *x, const struct td_affordance *aff, json
         for (size_t b = 0; b < ARRAY_SIZE(north_bindings); b++) {
             const struct north_binding *nb = &north_bindings[b];
             json_t *f = NULL;
-            if (!nb->enabled(x->conf) || (nb->supports && !nb->supports(pf.security)))
+            if (!nb->enabled(x->conf) || !nb->supports(pf.security))
                 continue;
             int r = nb->make_form(x, aff, (enum wot_op)op, &f);
             if (r < 0)
@@ -1080,6 +1117,8 @@ static int add_forms(struct expose_ctx *x, const struct td_affordance *aff, json
             }
             if (!r && (sec_expr_schemes(pf.security) & ((1u << SEC_BEARER) | (1u << SEC_OAUTH2))))
                 r = set_new(f, "scopes", strv_json(pf.scopes));
+            if (!r && needs_oscore(nb, pf.security))
+                r = set_new(f, WOTGW_CONTEXT_PREFIX ":objectSecurity", json_string("oscore"));
             if (!r)
                 r = append_new(forms, f);
             else

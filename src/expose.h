@@ -28,8 +28,11 @@
  *   /things/{thing}/events/{e}                 subscribeevent (SSE)
  * Names are percent-encoded in hrefs. */
 
-/* The context term wotgw adds for its own security scheme ("wotgw:cert")
- * and vocabulary. */
+/* The context term wotgw adds for its own security schemes ("wotgw:cert",
+ * "wotgw:OSCORESecurityScheme") and vocabulary. A coap:// or coaps:// form
+ * whose expression cannot be met on that protocol without OSCORE carries
+ * "wotgw:objectSecurity": "oscore"; no https:// or mqtts:// form is written
+ * for an expression that needs OSCORE there. */
 #define WOTGW_CONTEXT_PREFIX "wotgw"
 #define WOTGW_CONTEXT_IRI    "https://wotgw.example/ns#"
 

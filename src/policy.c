@@ -42,7 +42,8 @@ static char *const empty_strv[] = {NULL};
 static const char *const sec_names[SEC__COUNT] = {
         [SEC_NOSEC] = "nosec",   [SEC_BASIC] = "basic",   [SEC_APIKEY] = "apikey",
         [SEC_BEARER] = "bearer", [SEC_OAUTH2] = "oauth2", [SEC_PSK] = "psk",
-        [SEC_CERT] = "cert",     [SEC_ALLOF] = "allOf",   [SEC_ONEOF] = "oneOf",
+        [SEC_CERT] = "cert",     [SEC_OSCORE] = "oscore", [SEC_ALLOF] = "allOf",
+        [SEC_ONEOF] = "oneOf",
 };
 
 const char *sec_kind_name(enum sec_kind k)
@@ -219,7 +220,7 @@ static struct sec_expr *parse_factor(struct parser *p)
         if (strlen(sec_names[k]) == len && !memcmp(sec_names[k], p->s + start, len))
             kind = k;
     if (kind < 0) {
-        perr(p, "unknown scheme '%.*s' (nosec, basic, apikey, bearer, oauth2, psk or cert)",
+        perr(p, "unknown scheme '%.*s' (nosec, basic, apikey, bearer, oauth2, psk, cert or oscore)",
              (int)(len > 32 ? 32 : len), p->s + start);
         return NULL;
     }
@@ -676,6 +677,9 @@ static int check_issuers(struct compiler *c, const struct ini_entry *en, const s
             check_issuers(c, en, e->subs[i]);
         return 0;
     }
+    if (e->kind == SEC_OSCORE && !c->conf->credentials.oscore)
+        cerr(c, en->line, "%s: oscore needs an OSCORE contexts file ([credentials] oscore)",
+             en->key);
     if (!sec_is_token(e->kind))
         return 0;
     if (e->issuer && !config_find_issuer(c->conf, e->issuer))
@@ -876,7 +880,8 @@ out:
 }
 
 #define IDENTITY_SCHEMES                                                                           \
-    ((1u << SEC_BASIC) | (1u << SEC_APIKEY) | (1u << SEC_PSK) | (1u << SEC_CERT))
+    ((1u << SEC_BASIC) | (1u << SEC_APIKEY) | (1u << SEC_PSK) | (1u << SEC_CERT) |                 \
+     (1u << SEC_OSCORE))
 
 /* Warnings: identity schemes with nobody allowed; thing-level property
  * operations that bypass a per-property policy. */
@@ -1120,6 +1125,20 @@ static const struct ident_memo *ident_auth(struct dctx *c, enum sec_kind kind)
         m->principal = cr->psk_identity;
         m->user = env->users ? users_find(env->users, cr->psk_identity) : NULL;
         break;
+    case SEC_OSCORE:
+        /* set by the CoAP front end only after the request verified with
+         * this context (auth/oscore_ctx.h: NAME is never empty there) */
+        if (!cr->oscore_context)
+            break;
+        if (!cr->oscore_context[0]) {
+            m->st = ST_FAIL;
+            m->reason = "empty OSCORE context name";
+            break;
+        }
+        m->st = ST_OK;
+        m->principal = cr->oscore_context;
+        m->user = env->users ? users_find(env->users, cr->oscore_context) : NULL;
+        break;
     case SEC_CERT: {
         if (!cr->cert_cn && !cr->cert_sha256)
             break;
@@ -1262,7 +1281,8 @@ static struct res eval(struct dctx *c, const struct sec_expr *e, const struct po
     case SEC_BASIC:
     case SEC_APIKEY:
     case SEC_PSK:
-    case SEC_CERT: {
+    case SEC_CERT:
+    case SEC_OSCORE: {
         const struct ident_memo *m = ident_auth(c, e->kind);
         if (m->st != ST_OK)
             return (struct res){m->st, m->reason};

@@ -14,8 +14,10 @@
  *   term   = factor *( "&" factor )   ; allOf: all are required
  *   factor = scheme [ ":" issuer ] / "(" expr ")"
  *   scheme = "nosec" / "basic" / "apikey" / "bearer" / "oauth2" / "psk" / "cert"
+ *          / "oscore"
  * "nosec" may not be combined with anything. ":issuer" (bearer, oauth2
  * only) names an [issuer NAME] section; without it, any configured issuer.
+ * "oscore" needs [credentials] oscore (the contexts file).
  *
  * KEY suffixes: "security.X" where X is an operation name applies to that
  * operation on every affordance (or the thing); otherwise X is an
@@ -29,7 +31,7 @@
  * twice in one list is refused.
  *
  * WHO: "user:NAME", "group:NAME" or "*" (anyone the scheme authenticated).
- * Identity schemes (basic, apikey, cert, psk) are authorized by allow;
+ * Identity schemes (basic, apikey, cert, psk, oscore) are authorized by allow;
  * token schemes (bearer, oauth2) by scopes. When no scopes key applies,
  * a token needs "THING:read" (readproperty, readallproperties,
  * readmultipleproperties, observe*), "THING:write" (write*), "THING:invoke"
@@ -37,7 +39,10 @@
  * "THING:subscribe" (subscribe*, unsubscribe*).
  *
  * Principals: basic → the user name; apikey → the key's name (groups: the
- * key's own plus those of a user of that name); psk → the identity; cert →
+ * key's own plus those of a user of that name); psk → the identity; oscore
+ * → the name of the OSCORE security context the front end verified the
+ * request with (cred->oscore_context; groups of a user of that name, as
+ * for psk); cert →
  * certmap_principal() (groups of a user of that name); bearer/oauth2 →
  * "ISSUER:sub" with ISSUER the [issuer NAME] section name, so that equal
  * "sub" values of two issuers never meet; nosec → "anonymous"; allOf →
@@ -78,6 +83,7 @@ enum sec_kind {
     SEC_OAUTH2,
     SEC_PSK,
     SEC_CERT,
+    SEC_OSCORE, /* met by cred->oscore_context (a verified OSCORE request) */
     SEC_ALLOF,
     SEC_ONEOF,
     SEC__COUNT,

@@ -121,7 +121,8 @@ static void log_result(const struct interaction *in, const char *op, const char 
 
 static bool cred_presented(const struct credentials *c)
 {
-    return c->basic_user || c->bearer || c->apikey || c->cert_cn || c->psk_identity || c->malformed;
+    return c->basic_user || c->bearer || c->apikey || c->cert_cn || c->psk_identity ||
+           c->oscore_context || c->malformed;
 }
 
 /* Whether any presented credential authenticates against the loaded
@@ -131,8 +132,8 @@ static bool cred_authenticates(const struct gw_state *s, const struct credential
 {
     if (c->malformed)
         return false;
-    if (c->cert_cn || c->psk_identity)
-        return true; /* verified by the TLS / DTLS handshake */
+    if (c->cert_cn || c->psk_identity || c->oscore_context)
+        return true; /* verified by the TLS / DTLS handshake, or OSCORE */
     if (c->basic_user && s->users &&
         users_verify(s->users, c->basic_user, c->basic_pass, c->basic_pass_len, NULL))
         return true;

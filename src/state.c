@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/oscore_ctx.h"
 #include "cose_sign.h"
 #include "expose.h"
 #include "oauth/as.h"
@@ -66,6 +67,29 @@ static int thing_cose_load(const struct config *c, const struct thing_conf *tc, 
     return expose_cose(c, tc, t->cose, t->exposed, d);
 }
 
+/* [credentials] oscore: the contexts file must parse (the front ends load
+ * it again with their sequence numbers: objsec/oscore_server.h). Like a
+ * signing key, a file this process may not read (the broker plugin, which
+ * never terminates OSCORE, or `wotgw -t` as another user) only warns. */
+static int oscore_check(const struct config *c, struct diags *d)
+{
+    struct diags tmp = {0};
+    struct oscore_ctx_store *cs = NULL;
+    int r = oscore_ctx_load(c->credentials.oscore, &cs, &tmp);
+    oscore_ctx_store_free(cs);
+    bool perm = r == -EACCES; /* not -EPERM: a file open to others is refused */
+    for (size_t i = 0; i < tmp.n; i++) {
+        if (perm || tmp.v[i].warning)
+            diag_warn(d, tmp.v[i].file, tmp.v[i].line, "%s", tmp.v[i].msg);
+        else
+            diag_add(d, tmp.v[i].file, tmp.v[i].line, "%s", tmp.v[i].msg);
+    }
+    diag_free(&tmp);
+    if (r == -ENOMEM)
+        return r;
+    return perm ? 0 : r < 0 ? -EINVAL : 0;
+}
+
 /* Loads one thing: device TD, policy, exposed TD. -EINVAL with the reason
  * in d when the thing must be refused. */
 static int thing_load(const struct config *c, const struct thing_conf *tc, struct thing *t,
@@ -117,6 +141,9 @@ int state_load(const char *config_path, struct gw_state **out, struct diags *d)
         cred_err = r;
     if (c->credentials.cert_identities &&
         (r = certmap_load(c->credentials.cert_identities, &s->certmap, d)) < 0)
+        cred_err = r;
+
+    if (c->credentials.oscore && (r = oscore_check(c, d)) < 0)
         cred_err = r;
 
     s->n_issuers = c->n_issuers;

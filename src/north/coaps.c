@@ -188,10 +188,10 @@ int coaps_check(const struct gw_state *s, struct diags *d)
     }
     if (!conf->coaps.enabled)
         return ret;
-    if (!conf->credentials.psk && !conf->coaps.client_ca)
+    if (!conf->credentials.psk && !conf->coaps.client_ca && !conf->credentials.oscore)
         diag_warn(d, conf->path, conf->coaps.line,
-                  "[coaps] without a psk file ([credentials] psk) nor a client_ca: no consumer "
-                  "can authenticate over CoAPS");
+                  "[coaps] without a psk file ([credentials] psk), a client_ca nor OSCORE "
+                  "contexts ([credentials] oscore): no consumer can authenticate over CoAP");
     if (conf->coaps.certificate && check_readable(conf->coaps.certificate, "certificate", d) < 0)
         ret = -EINVAL;
     if (conf->coaps.key && check_readable(conf->coaps.key, "key", d) < 0)

@@ -46,6 +46,7 @@ struct fx {
 
 static const char *const HEAD = "[gateway]\nbase_url = https://gw.example:8443/\n"
                                 "[credentials]\napikey_header = X-Key\n"
+                                "oscore = oscore.ctx\n" /* compiled against, never read */
                                 "[issuer idp]\n"
                                 "issuer = https://idp.example\n"
                                 "jwks = idp.jwks\n"
@@ -641,6 +642,140 @@ static void test_mqtts_only_supported_security(void **state)
     fx_free(&f);
 }
 
+/* ---- OSCORE: the coap:// and coaps:// forms ------------------------------------------ */
+
+#define COAPS_SECTION                                                                              \
+    "[coaps]\nlisten = 127.0.0.1:5684\nurl = coaps://gw.example:5684\n"                            \
+    "coap_listen = 127.0.0.1:5683\ncoap_url = coap://gw.example:5683\n"
+
+static size_t count_forms(json_t *o, const char *aff_path, const char *scheme)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/forms", aff_path);
+    json_t *forms = get_path(o, p), *f;
+    size_t i, n = 0;
+    json_array_foreach(forms, i, f)
+    {
+        const char *href = json_string_value(json_object_get(f, "href"));
+        if (href && !strncmp(href, scheme, strlen(scheme)))
+            n++;
+    }
+    return n;
+}
+
+static const char *objsec(json_t *form)
+{
+    assert_non_null(form);
+    return json_string_value(json_object_get(form, "wotgw:objectSecurity"));
+}
+
+static void test_oscore_forms(void **state)
+{
+    struct fx f;
+    extra_section = COAPS_SECTION MQTT_SECTION;
+    fx_load(&f, LAMP_TD,
+            "security = oscore\nallow = user:sensor-7\n"
+            "security.brightness = nosec\n"
+            "security.toggle = oscore | psk\n"
+            "security.reboot = oscore & psk\n"
+            "security.overheated = basic | oscore\n");
+    extra_section = "";
+    json_t *o = f.out;
+    assert_security_consistent(o);
+
+    /* the scheme, in wotgw's vocabulary (the context already has it) */
+    assert_string_equal(str_at(o, "@context/2/wotgw"), WOTGW_CONTEXT_IRI);
+    assert_string_equal(str_at(o, "@context/2/cov"), "http://www.example.org/coap-binding#");
+    assert_string_equal(str_at(o, "security"), "oscore_sc");
+    assert_string_equal(str_at(o, "securityDefinitions/oscore_sc/scheme"),
+                        "wotgw:OSCORESecurityScheme");
+    assert_non_null(strstr(str_at(o, "securityDefinitions/oscore_sc/description"), "RFC 8613"));
+    assert_null(get_path(o, "securityDefinitions/oscore_sc/in"));
+
+    /* oscore alone: CoAP and CoAPS forms only, both marked */
+    json_t *fm = form_for_scheme(o, "properties/on", "readproperty", "coap:");
+    assert_string_equal(fstr(fm, "href"), "coap://gw.example:5683/things/lamp/properties/on");
+    assert_string_equal(objsec(fm), "oscore");
+    assert_string_equal(fstr(fm, "cov:method"), "GET");
+    assert_string_equal(fstr(fm, "contentType"), "application/json"); /* the inner one */
+    assert_null(json_object_get(fm, "security"));                     /* the top-level one */
+    fm = form_for_scheme(o, "properties/on", "readproperty", "coaps:");
+    assert_string_equal(objsec(fm), "oscore");
+    fm = form_for_scheme(o, "properties/on", "observeproperty", "coap:");
+    assert_string_equal(objsec(fm), "oscore");
+    assert_int_equal(count_forms(o, "properties/on", "https:"), 0);
+    assert_int_equal(count_forms(o, "properties/on", "mqtts:"), 0);
+    assert_int_equal(count_forms(o, "", "https:"), 0); /* readallproperties */
+    fm = form_for_scheme(o, "", "readallproperties", "coap:");
+    assert_string_equal(objsec(fm), "oscore");
+
+    /* nosec: every binding that serves nosec, none marked */
+    assert_int_equal(count_forms(o, "properties/brightness", "https:"), 1);
+    assert_int_equal(count_forms(o, "properties/brightness", "coap:"), 1);
+    assert_int_equal(count_forms(o, "properties/brightness", "coaps:"), 1);
+    assert_int_equal(count_forms(o, "properties/brightness", "mqtts:"), 0);
+    assert_null(objsec(form_for_scheme(o, "properties/brightness", "readproperty", "coap:")));
+    assert_null(objsec(form_for_scheme(o, "properties/brightness", "readproperty", "coaps:")));
+
+    /* oscore | psk: over CoAPS a PSK is enough (not marked); plain CoAP
+     * needs OSCORE; no MQTT form */
+    fm = form_for_scheme(o, "actions/toggle", "invokeaction", "coaps:");
+    assert_null(objsec(fm));
+    assert_string_equal(fstr(fm, "security"), "combo1_sc");
+    static const char *const op[] = {"oscore_sc", "psk_sc", NULL};
+    assert_strv(get_path(o, "securityDefinitions/combo1_sc/oneOf"), op);
+    fm = form_for_scheme(o, "actions/toggle", "invokeaction", "coap:");
+    assert_string_equal(objsec(fm), "oscore");
+    assert_int_equal(count_forms(o, "actions/toggle", "coap:"), 1);
+    assert_int_equal(count_forms(o, "actions/toggle", "coaps:"), 1);
+    assert_int_equal(count_forms(o, "actions/toggle", "mqtts:"), 0);
+
+    /* oscore & psk: OSCORE inside DTLS, CoAPS only */
+    assert_int_equal(json_array_size(get_path(o, "actions/reboot/forms")), 1);
+    fm = form_for_scheme(o, "actions/reboot", "invokeaction", "coaps:");
+    assert_string_equal(objsec(fm), "oscore");
+    static const char *const ao[] = {"oscore_sc", "psk_sc", NULL};
+    assert_strv(get_path(o, "securityDefinitions/combo2_sc/allOf"), ao);
+
+    /* basic | oscore: HTTPS and MQTT with basic (not marked), CoAP(S) with
+     * OSCORE (marked) */
+    fm = form_for_scheme(o, "events/overheated", "subscribeevent", "https:");
+    assert_null(objsec(fm));
+    fm = form_for_scheme(o, "events/overheated", "subscribeevent", "mqtts:");
+    assert_null(objsec(fm));
+    fm = form_for_scheme(o, "events/overheated", "subscribeevent", "coaps:");
+    assert_string_equal(objsec(fm), "oscore");
+    fm = form_for_scheme(o, "events/overheated", "subscribeevent", "coap:");
+    assert_string_equal(objsec(fm), "oscore");
+    assert_string_equal(fstr(fm, "subprotocol"), "cov:observe");
+
+    /* no HTTPS or MQTT form ever carries the term */
+    static const char *const kinds[] = {"properties", "actions", "events"};
+    for (size_t k = 0; k < 3; k++) {
+        const char *name;
+        json_t *a;
+        json_object_foreach(json_object_get(o, kinds[k]), name, a)
+        {
+            size_t i;
+            json_t *x;
+            json_array_foreach(json_object_get(a, "forms"), i, x)
+            {
+                const char *href = json_string_value(json_object_get(x, "href"));
+                if (objsec(x))
+                    assert_true(!strncmp(href, "coap:", 5) || !strncmp(href, "coaps:", 6));
+            }
+        }
+    }
+    maybe_write(&f, "policy-lamp-oscore");
+    fx_free(&f);
+
+    /* without a plain CoAP address nor CoAPS: oscore alone exposes nothing */
+    int r = fx_load_named(&f, "lamp", LAMP_TD, "security = oscore\nallow = *\n");
+    assert_int_equal(r, 0);
+    assert_int_equal(f.rc, -EINVAL);
+    fx_free(&f);
+}
+
 /* ---- every TD in tests/data/tds ------------------------------------------------- */
 
 static bool simple_name(const char *s)
@@ -794,6 +929,7 @@ int main(void)
             cmocka_unit_test(test_mqtts_lamp),
             cmocka_unit_test(test_mqtts_only_supported_security),
             cmocka_unit_test(test_all_tds_mqtts),
+            cmocka_unit_test(test_oscore_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -189,8 +189,11 @@ static void fx_load_td(struct fx *f, const char *td_rel, const char *body, bool 
                          "[gateway]\nbase_url = https://gw.example:8443\n"
                          "[credentials]\napikey_header = X-Key\n"
                          "%s"
+                         "%s"
                          "[thing lamp]\ntd = %s/%s\n%s",
-                         issuers ? ISSUERS : "", cwd, td_rel, body) > 0);
+                         /* policy compilation only needs the key, not the file */
+                         issuers ? "oscore = oscore.ctx\n" : "", issuers ? ISSUERS : "", cwd,
+                         td_rel, body) > 0);
     FILE *fp = fopen(f->path, "w");
     assert_non_null(fp);
     fputs(f->text, fp);
@@ -352,6 +355,10 @@ static void test_expr_valid(void **state)
     check_canon("(basic|apikey)&cert", "(basic|apikey)&cert",
                 BIT(SEC_BASIC) | BIT(SEC_APIKEY) | BIT(SEC_CERT));
     check_canon("bearer:a|bearer:b", "bearer:a|bearer:b", BIT(SEC_BEARER));
+    check_canon("oscore", "oscore", BIT(SEC_OSCORE));
+    check_canon("oscore | psk", "oscore|psk", BIT(SEC_OSCORE) | BIT(SEC_PSK));
+    check_canon("(oscore&psk)|(oscore&cert)", "(oscore&psk)|(oscore&cert)",
+                BIT(SEC_OSCORE) | BIT(SEC_PSK) | BIT(SEC_CERT));
 
     struct sec_expr *e = NULL;
     assert_int_equal(sec_expr_parse("basic|(bearer:idp&cert)", &e, NULL, 0), 0);
@@ -365,6 +372,7 @@ static void test_expr_valid(void **state)
 
     assert_string_equal(sec_kind_name(SEC_OAUTH2), "oauth2");
     assert_string_equal(sec_kind_name(SEC_ALLOF), "allOf");
+    assert_string_equal(sec_kind_name(SEC_OSCORE), "oscore");
     assert_string_equal(sec_kind_name((enum sec_kind)99), "invalid");
     assert_int_equal(sec_expr_schemes(NULL), 0);
 }
@@ -490,6 +498,21 @@ static void test_compile_no_issuer(void **state)
     fx_load_td(&f, LAMP_TD, "security = basic\nsecurity.toggle = oauth2\n", false);
     assert_int_equal(f.rc, -EINVAL);
     assert_true(has_error_at(&f, line_of(&f, "security.toggle"), "needs an [issuer NAME]"));
+    fx_free(&f);
+}
+
+/* like bearer needs an [issuer], oscore needs the contexts file */
+static void test_compile_no_oscore_contexts(void **state)
+{
+    struct fx f;
+    fx_load_td(&f, LAMP_TD, "security = basic\nallow = *\nsecurity.toggle = psk | oscore\n", false);
+    assert_int_equal(f.rc, -EINVAL);
+    assert_null(f.pt);
+    assert_true(has_error_at(&f, line_of(&f, "security.toggle"),
+                             "oscore needs an OSCORE contexts file ([credentials] oscore)"));
+    fx_free(&f);
+    fx_load_td(&f, LAMP_TD, "security = psk\nallow = *\n", false);
+    assert_int_equal(f.rc, 0);
     fx_free(&f);
 }
 
@@ -951,6 +974,111 @@ static void test_psk(void **state)
     fx_free(&f);
 }
 
+/* The OSCORE context the CoAP front end verified a request with is the
+ * principal, exactly like a PSK identity: user:NAME, and groups of a user
+ * of that name. */
+static void test_oscore(void **state)
+{
+    struct fx f;
+    struct policy_decision d;
+    fx_load(&f, "security = oscore\nallow = group:family user:sensor-9\nallow.toggle = *\n");
+    struct credentials c = {.oscore_context = "carol"};
+    decide(&f, "on", WOT_OP_READPROPERTY, &c, &d);
+    assert_int_equal(d.verdict, POLICY_ALLOW);
+    assert_string_equal(d.principal, "carol");
+    /* a context with no users-file entry, allowed by name */
+    struct credentials s9 = {.oscore_context = "sensor-9"};
+    decide(&f, "on", WOT_OP_READPROPERTY, &s9, &d);
+    assert_int_equal(d.verdict, POLICY_ALLOW);
+    assert_string_equal(d.principal, "sensor-9");
+    struct credentials dave = {.oscore_context = "dave"};
+    decide(&f, "on", WOT_OP_READPROPERTY, &dave, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_FORBIDDEN);
+    assert_string_equal(d.principal, "dave");
+    assert_string_equal(d.reason, "user not allowed");
+    decide(&f, "toggle", WOT_OP_INVOKEACTION, &dave, &d);
+    assert_int_equal(d.verdict, POLICY_ALLOW);
+    assert_string_equal(d.principal, "dave");
+    /* no OSCORE: unauthenticated (4.01 over CoAP), whatever else came */
+    struct credentials none = {0};
+    decide(&f, "on", WOT_OP_READPROPERTY, &none, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_UNAUTHENTICATED);
+    assert_int_equal(d.challenge, BIT(SEC_OSCORE));
+    assert_string_equal(d.principal, "");
+    struct credentials other = {.psk_identity = "carol", .cert_cn = "device-7"};
+    decide(&f, "toggle", WOT_OP_INVOKEACTION, &other, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_UNAUTHENTICATED);
+    assert_int_equal(d.challenge, BIT(SEC_OSCORE));
+    struct credentials empty = {.oscore_context = ""};
+    decide(&f, "toggle", WOT_OP_INVOKEACTION, &empty, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_UNAUTHENTICATED);
+    /* an OSCORE context does not stand in for a PSK identity of its name */
+    fx_free(&f);
+    fx_load(&f, "security = psk\nallow = *\n");
+    decide(&f, "on", WOT_OP_READPROPERTY, &c, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_UNAUTHENTICATED);
+    assert_int_equal(d.challenge, BIT(SEC_PSK));
+    /* without a users file: the name still works, groups do not */
+    fx_free(&f);
+    fx_load(&f, "security = oscore\nallow = group:family\n");
+    f.env.users = NULL;
+    decide(&f, "on", WOT_OP_READPROPERTY, &c, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_FORBIDDEN);
+    fx_free(&f);
+    /* control characters never reach a log line through the principal */
+    fx_load(&f, "security = oscore\nallow = *\n");
+    struct credentials ctl = {.oscore_context = "ev\nil\x1b[0m"};
+    decide(&f, "on", WOT_OP_READPROPERTY, &ctl, &d);
+    assert_int_equal(d.verdict, POLICY_ALLOW);
+    assert_string_equal(d.principal, "ev?il?[0m");
+    assert_true(policy_may_see(&f.env, f.pt, f.td, &ctl));
+    assert_false(policy_may_see(&f.env, f.pt, f.td, &none));
+    fx_free(&f);
+}
+
+/* oscore with psk: either one (oneOf), or both in one request (allOf). */
+static void test_oscore_combos(void **state)
+{
+    struct fx f;
+    struct policy_decision d;
+    fx_load(&f, "security = oscore | psk\nallow = user:carol user:ctx-1\n"
+                "security.toggle = oscore & psk\nallow.toggle = user:ctx-1 user:dave\n");
+    struct credentials o = {.oscore_context = "ctx-1"};
+    decide(&f, "on", WOT_OP_READPROPERTY, &o, &d);
+    assert_int_equal(d.verdict, POLICY_ALLOW);
+    assert_string_equal(d.principal, "ctx-1");
+    struct credentials p = {.psk_identity = "carol"};
+    decide(&f, "on", WOT_OP_READPROPERTY, &p, &d);
+    assert_int_equal(d.verdict, POLICY_ALLOW);
+    assert_string_equal(d.principal, "carol");
+    /* OSCORE inside DTLS: the first part that allows decides */
+    struct credentials both = {.oscore_context = "ctx-1", .psk_identity = "dave"};
+    decide(&f, "on", WOT_OP_READPROPERTY, &both, &d);
+    assert_int_equal(d.verdict, POLICY_ALLOW);
+    assert_string_equal(d.principal, "ctx-1");
+    struct credentials nope = {.oscore_context = "dave", .psk_identity = "dave"};
+    decide(&f, "on", WOT_OP_READPROPERTY, &nope, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_FORBIDDEN);
+    struct credentials none = {0};
+    decide(&f, "on", WOT_OP_READPROPERTY, &none, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_UNAUTHENTICATED);
+    assert_int_equal(d.challenge, BIT(SEC_OSCORE) | BIT(SEC_PSK));
+    /* allOf: both authenticated, both allowed; principal joined with "+" */
+    decide(&f, "toggle", WOT_OP_INVOKEACTION, &both, &d);
+    assert_int_equal(d.verdict, POLICY_ALLOW);
+    assert_string_equal(d.principal, "ctx-1+dave");
+    decide(&f, "toggle", WOT_OP_INVOKEACTION, &o, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_UNAUTHENTICATED);
+    assert_string_equal(d.principal, "");
+    decide(&f, "toggle", WOT_OP_INVOKEACTION, &p, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_UNAUTHENTICATED);
+    struct credentials half = {.oscore_context = "ctx-1", .psk_identity = "carol"};
+    decide(&f, "toggle", WOT_OP_INVOKEACTION, &half, &d);
+    assert_int_equal(d.verdict, POLICY_DENY_FORBIDDEN);
+    assert_string_equal(d.principal, "ctx-1+carol");
+    fx_free(&f);
+}
+
 static void test_cert(void **state)
 {
     struct fx f;
@@ -1322,6 +1450,7 @@ int main(void)
             cmocka_unit_test(test_compile_no_security),
             cmocka_unit_test(test_compile_errors),
             cmocka_unit_test(test_compile_no_issuer),
+            cmocka_unit_test(test_compile_no_oscore_contexts),
             cmocka_unit_test(test_compile_marks_used_and_warns),
             cmocka_unit_test(test_compile_dotted_names),
             cmocka_unit_test(test_precedence),
@@ -1331,6 +1460,8 @@ int main(void)
             cmocka_unit_test(test_bearer),
             cmocka_unit_test(test_oauth2),
             cmocka_unit_test(test_psk),
+            cmocka_unit_test(test_oscore),
+            cmocka_unit_test(test_oscore_combos),
             cmocka_unit_test(test_cert),
             cmocka_unit_test(test_nosec_only_where_written),
             cmocka_unit_test(test_oneof),
