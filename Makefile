@@ -66,7 +66,7 @@ OSCORE_CLIENT := $(BUILDDIR)/wotgw-oscore-client
 PIC_OBJS := $(PLUGIN_SRCS:%.c=$(BUILDDIR)/pic/%.o) $(LIB_SRCS:%.c=$(BUILDDIR)/pic/%.o)
 
 .PHONY: all clean check unit unit-asan fuzz-regress integration lint deps install \
-        uninstall format format-check fuzz bench bench-mqtt bench-coaps bench-oscore demo
+        uninstall format format-check fuzz bench bench-mqtt bench-coaps bench-oscore bench-cose demo
 
 all: $(BINS) $(SIM) $(PLUGIN) $(OSCORE_CLIENT)
 
@@ -150,6 +150,8 @@ bench-coaps: all
 	tests/bench/coaps.sh
 bench-oscore: all
 	tests/bench/oscore.sh
+bench-cose: all
+	tests/bench/cose.sh
 
 # ---- the demo (README's first command) ------------------------------------------
 # A sub-make after deps: pkg-config flags are read when make starts.

@@ -919,6 +919,10 @@ static void do_credentials(struct ctx *x, struct ini_section *s)
         cr->oscore = xjoin(x, c->dir, e->value);
         cr->oscore_line = e->line;
     }
+    if ((e = get(x, s, "cose_keys"))) {
+        cr->cose_keys = xjoin(x, c->dir, e->value);
+        cr->cose_keys_line = e->line;
+    }
     if ((e = get(x, s, "apikey_header"))) {
         static const char *const reserved[] = {
                 "Authorization",  "Proxy-Authorization", "Cookie",     "Host",
@@ -941,8 +945,8 @@ static void do_credentials(struct ctx *x, struct ini_section *s)
     if (!cr->apikey_header)
         cr->apikey_header = xstrdup(x, DEFAULT_APIKEY_HDR);
     if (s) {
-        static const char *const known[] = {
-                "users", "apikeys", "cert_identities", "apikey_header", "psk", "oscore", NULL};
+        static const char *const known[] = {"users", "apikeys", "cert_identities", "apikey_header",
+                                            "psk",   "oscore",  "cose_keys",       NULL};
         report_unknown(x, s, known, false);
     }
 }
@@ -1442,8 +1446,15 @@ static void do_thing(struct ctx *x, struct ini_section *s, struct thing_conf *tc
             secs_key(x, s, "poll_interval", THING_DEFAULT_POLL_S, 1, 86400, "1s to 24h");
     if ((e = get(x, s, "cose_sign")) && util_parse_bool(e->value, &tc->cose_sign) < 0)
         cerr(x, e->line, "cose_sign must be yes or no, not '%s'", e->value);
-    static const char *const known[] = {"td",        "security", "allow", "scopes", "poll_interval",
-                                        "cose_sign", NULL};
+    if ((e = get(x, s, "cose_commands"))) {
+        if (!strcmp(e->value, "required"))
+            tc->cose_commands = true;
+        else if (strcmp(e->value, "no"))
+            cerr(x, e->line, "cose_commands must be required or no, not '%s'", e->value);
+    }
+    static const char *const known[] = {
+            "td",        "security",      "allow", "scopes", "poll_interval",
+            "cose_sign", "cose_commands", NULL};
     report_unknown(x, s, known, true);
 }
 
@@ -1671,6 +1682,7 @@ void config_free(struct config *c)
     free(c->https.client_ca);
     free(c->credentials.users);
     free(c->credentials.apikeys);
+    free(c->credentials.cose_keys);
     free(c->credentials.cert_identities);
     free(c->credentials.apikey_header);
     free(c->credentials.psk);

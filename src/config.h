@@ -78,6 +78,8 @@ struct credentials_conf {
     unsigned psk_line;
     char *oscore; /* OSCORE security contexts (auth/oscore_ctx.h), NULL: none */
     unsigned oscore_line;
+    char *cose_keys; /* consumers' COSE_Sign1 keys (cose_consumers.h), NULL: none */
+    unsigned cose_keys_line;
     char *apikey_header; /* header name, default "X-API-Key" */
 };
 
@@ -212,6 +214,10 @@ struct thing_conf {
     /* cose_sign = yes: answers are signed as COSE_Sign1 on request with a
      * per-thing key in <state_dir>/cose/NAME.key (cose_sign.h). */
     bool cose_sign;
+    /* cose_commands = required: MQTT commands must be a COSE_Sign1 by a
+     * key of the sending principal in [credentials] cose_keys
+     * (cose_consumers.h). */
+    bool cose_commands;
     /* Borrowed from config.ini. config_load() checks that every other key
      * of the section is a policy key (security, allow, scopes, each
      * optionally followed by ".AFFORDANCE", ".OP" or ".AFFORDANCE.OP");

@@ -41,6 +41,7 @@
 #include "auth/oscore_ctx.h"
 #include "oauth/clients.h"
 #include "oauth/form.h"
+#include "cose_consumers.h"
 #include "cose_sign.h"
 #include "oauth/keys.h"
 #include "util.h"
@@ -48,8 +49,9 @@
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
-#define DEFAULT_KEY_DIR  "/var/lib/wotgw/oauth"          /* [gateway] state_dir + "/oauth" */
-#define DEFAULT_COSE_DIR "/var/lib/wotgw/" COSE_SIGN_DIR /* [gateway] state_dir + "/cose" */
+#define DEFAULT_KEY_DIR   "/var/lib/wotgw/oauth"          /* [gateway] state_dir + "/oauth" */
+#define DEFAULT_COSE_DIR  "/var/lib/wotgw/" COSE_SIGN_DIR /* [gateway] state_dir + "/cose" */
+#define DEFAULT_COSE_KEYS SYSCONFDIR "/wotgw/cose_keys"   /* consumers' keys */
 
 enum {
     EXIT_OK = 0,
@@ -1049,6 +1051,7 @@ static const struct command commands[] = {
         {"key-rotate", STORE_KEYS, false, true, O_ALG | O_DROP, 0,
          "key-rotate [--alg ES256|EdDSA] [--drop-old]"},
         {"cose-key", STORE_KEYS, true, true, O_ROTATE, 0, "cose-key THING [--rotate]"},
+        {"cose-consumer-add", STORE_KEYS, true, true, 0, 0, "cose-consumer-add PRINCIPAL KEYFILE"},
 };
 
 static void usage(FILE *out)
@@ -1066,7 +1069,8 @@ static void usage(FILE *out)
             "  -f, --file FILE     file to edit (default %s/wotgw/users, apikeys, clients\n"
             "                      psk or oscore;\n"
             "                      key-rotate: the key directory, default " DEFAULT_KEY_DIR ";\n"
-            "                      cose-key: the directory, default " DEFAULT_COSE_DIR ")\n"
+            "                      cose-key: the directory, default " DEFAULT_COSE_DIR ";\n"
+            "                      cose-consumer-add: default " DEFAULT_COSE_KEYS ")\n"
             "  -g, --groups LIST   groups, separated by commas (\"\" for none)\n"
             "      --stdin         read the password from one line of standard input\n"
             "      --no-password   a user that cannot log in with a password (hash \"!\")\n"
@@ -1448,6 +1452,97 @@ static int cose_key(const char *dir, const char *thing, bool rotate)
     return EXIT_OK;
 }
 
+/* cose-consumer-add: appends the public part of the COSE_Key in keyfile
+ * (binary, EC2 P-256 or OKP Ed25519, with a kid) for principal to the
+ * consumers' keys file (cose_consumers.h); the exit status. */
+static int cose_consumer_add(const char *path, const char *principal, const char *keyfile)
+{
+    int rc = EXIT_INPUT, lock = -1, r;
+    char *raw = NULL, *old = NULL, *buf = NULL;
+    size_t raw_len = 0, old_len = 0;
+    struct cose_key *k = NULL;
+    struct cose_consumers *cc = NULL;
+    struct diags d = {0};
+    size_t pl = strlen(principal);
+    if (!pl || pl > 256 || strcspn(principal, " \t\r\n#") != pl || principal[0] == '#') {
+        msg("invalid principal (1 to 256 characters, no blanks; e.g. user:alice)");
+        goto out;
+    }
+    if ((r = util_read_file(keyfile, COSE_KEY_FILE_MAX, &raw, &raw_len)) < 0) {
+        msg("%s: %s", keyfile, strerror(-r));
+        goto out;
+    }
+    if ((r = cose_key_decode((const uint8_t *)raw, raw_len, &k)) < 0) {
+        msg("%s: not a binary COSE_Key: %s", keyfile, strerror(-r));
+        goto out;
+    }
+    if (k->kty != COSE_KTY_EC2 && k->kty != COSE_KTY_OKP) {
+        msg("%s: only EC2 P-256 (ES256) and OKP Ed25519 (EdDSA) keys can sign commands", keyfile);
+        goto out;
+    }
+    if (!k->has_kid || !k->kid_len) {
+        msg("%s: the COSE_Key has no kid (2): commands name their key by it", keyfile);
+        goto out;
+    }
+    uint8_t enc[COSE_KEY_ENCODED_MAX];
+    size_t enc_len = 0;
+    if (cose_key_encode(k, false, enc, sizeof enc, &enc_len) < 0) { /* the public part only */
+        msg("%s: cannot encode the public key", keyfile);
+        goto out;
+    }
+    char hex[2 * COSE_KEY_ENCODED_MAX + 1];
+    hex_encode(enc, enc_len, hex);
+    rc = EXIT_IO;
+    if ((lock = lock_file(path)) < 0)
+        goto out;
+    struct cfile f = {.path = (char *)path};
+    r = util_read_file(path, COSE_CONSUMERS_FILE_MAX, &old, &old_len);
+    if (r == 0) {
+        f.exists = stat(path, &f.stat) == 0;
+        if (cose_consumers_load(path, &cc, &d) < 0) {
+            diag_print(&d, stderr);
+            msg("%s: fix the file first", path);
+            rc = EXIT_INPUT;
+            goto out;
+        }
+        for (size_t i = 0; i < cc->n; i++)
+            if (!strcmp(cc->v[i].principal, principal) && cc->v[i].key->kid_len == k->kid_len &&
+                !memcmp(cc->v[i].key->kid, k->kid, k->kid_len)) {
+                msg("%s already has a key with this kid in %s", principal, path);
+                rc = EXIT_INPUT;
+                goto out;
+            }
+    } else if (r != -ENOENT) {
+        msg("%s: %s", path, strerror(-r));
+        goto out;
+    }
+    int n = asprintf(&buf, "%.*s%s%s %s\n", (int)old_len, old ? old : "",
+                     old_len && old[old_len - 1] != '\n' ? "\n" : "", principal, hex);
+    if (n < 0) {
+        buf = NULL;
+        goto out;
+    }
+    if ((r = write_atomic(&f, buf, (size_t)n)) < 0) {
+        msg("%s: cannot write: %s", path, strerror(-r));
+        goto out;
+    }
+    char kid[2 * COSE_KEY_MAX_KID + 1];
+    hex_encode(k->kid, k->kid_len, kid);
+    info("COSE key %s (%s) of %s added to %s; run 'systemctl reload wotgw' to use it", kid,
+         k->kty == COSE_KTY_EC2 ? "ES256" : "EdDSA", principal, path);
+    rc = EXIT_OK;
+out:
+    if (lock >= 0)
+        close(lock);
+    diag_free(&d);
+    cose_consumers_free(cc);
+    cose_key_free(k);
+    free(raw);
+    free(old);
+    free(buf);
+    return rc;
+}
+
 /* key-rotate: a new signing key in dir; the exit status. */
 static int key_rotate(const char *dir, unsigned alg, bool drop_old)
 {
@@ -1613,6 +1708,15 @@ int main(int argc, char **argv)
     if (!cmd) {
         msg("unknown command '%s'", argv[optind]);
         goto usage_error;
+    }
+    if (!strcmp(cmd->name, "cose-consumer-add")) {
+        if (argc - optind != 3 || a.opts) {
+            msg("usage: %s %s", prog, cmd->synopsis);
+            goto usage_error;
+        }
+        rc = cose_consumer_add(a.file ? a.file : DEFAULT_COSE_KEYS, argv[optind + 1],
+                               argv[optind + 2]);
+        goto out;
     }
     int want = 1 + (cmd->takes_name ? 1 : 0);
     if (argc - optind != want) {

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
+#include "cose_consumers.h"
 #include "cose_sign.h"
 #include "log.h"
 #include "mqtt_topic.h"
@@ -91,6 +92,8 @@ struct mq {
     size_t n_cmds;
     struct feed *feeds;
     size_t n_feeds;
+    /* [credentials] cose_keys: for things with cose_commands = required */
+    struct cose_consumers *consumers;
     uint64_t received, answered, published, dropped;
     uint64_t seq;
 };
@@ -131,7 +134,24 @@ static int read_secret(const char *path, char **out, size_t *len, struct diags *
 static int mqtt_check(const struct gw_state *s, struct diags *d)
 {
     const struct mqtt_conf *mc = &s->conf->mqtt;
-    if (!mc->enabled || !mc->password_file)
+    if (!mc->enabled)
+        return 0;
+    const char *cose_keys = s->conf->credentials.cose_keys;
+    for (size_t i = 0; i < s->n_things; i++)
+        if (s->things[i].conf->cose_commands && !cose_keys) {
+            diag_add(d, s->conf->path, s->things[i].conf->line,
+                     "thing %s: cose_commands = required needs [credentials] cose_keys",
+                     s->things[i].conf->name);
+            return -EINVAL;
+        }
+    if (cose_keys) {
+        struct cose_consumers *cc = NULL;
+        int r = cose_consumers_load(cose_keys, &cc, d);
+        cose_consumers_free(cc);
+        if (r < 0)
+            return r;
+    }
+    if (!mc->password_file)
         return 0;
     char *sec = NULL;
     size_t n = 0;
@@ -225,7 +245,8 @@ static void cmd_answer(struct cmd *c, const struct proxy_result *res)
 }
 
 /* A command the front end refuses before the proxy (too large, too many,
- * out of memory): answered, and logged like every interaction. */
+ * out of memory, not signed as its thing requires): answered, and logged
+ * like every interaction. */
 static void cmd_refuse(struct cmd *c, int status, const char *detail)
 {
     struct proxy_result res = {.status = status, .detail = detail};
@@ -243,7 +264,10 @@ static void cmd_refuse(struct cmd *c, int status, const char *detail)
     log_interaction(LOG_NOTICE, &li);
     c->m->gw->counters.requests++;
     cmd_answer(c, &res);
-    cmd_free(c);
+    if (c->started)
+        cmd_end(c); /* the next one on its topic may start */
+    else
+        cmd_free(c);
 }
 
 static void cmd_done(void *ud, const struct proxy_result *res)
@@ -280,6 +304,28 @@ static void cmd_start(struct cmd *c)
     struct mq *m = c->m;
     struct proxy_result res = {0};
     c->started = true;
+    /* [thing] cose_commands = required: the consumer's COSE_Sign1, and the
+     * device gets what was signed */
+    const struct thing *t = state_find_thing(m->gw->state, c->thing);
+    if (t && t->conf->cose_commands) {
+        const uint8_t *pl = NULL;
+        const char *ct = NULL, *why = NULL;
+        size_t pn = 0;
+        if (cose_consumers_verify(m->consumers, c->principal, c->payload, c->len, &pl, &pn, &ct,
+                                  &why) < 0) {
+            cmd_refuse(c, 403, why);
+            return;
+        }
+        if (pn)
+            memmove(c->payload, pl, pn);
+        c->len = pn;
+        free(c->content_type);
+        c->content_type = NULL;
+        if (ct && !(c->content_type = strdup(ct))) {
+            cmd_refuse(c, 500, "out of memory");
+            return;
+        }
+    }
     c->in = (struct interaction){
             .thing = c->thing,
             .affordance = c->name,
@@ -873,6 +919,7 @@ static void mq_free(struct mq *m)
     if (m->mosq)
         mosquitto_destroy(m->mosq);
     secret_wipe(m);
+    cose_consumers_free(m->consumers);
     free(m->host);
     free(m->prefix);
     free(m->client_id);
@@ -905,6 +952,9 @@ static int mqtt_start(struct gw *gw)
         goto fail;
     r = read_secret(mc->password_file, &m->secret, &m->secret_len, &d);
     if (r < 0)
+        goto fail;
+    if (gw->state->conf->credentials.cose_keys &&
+        (r = cose_consumers_load(gw->state->conf->credentials.cose_keys, &m->consumers, &d)) < 0)
         goto fail;
     mosquitto_lib_init();
     /* clean_session false: the persistent session of mqtt.h */
@@ -967,6 +1017,22 @@ static int mqtt_reload(struct gw *gw)
     if (!mc->enabled || strcmp(mc->topic_prefix, m->prefix) || strcmp(mc->client_id, m->client_id))
         log_msg(LOG_WARNING,
                 "mqtt: the [mqtt] connection settings changed: restart wotgw to apply them");
+    /* the consumers' keys may have changed (mqtt_check read them) */
+    struct cose_consumers *cc = NULL;
+    const char *cose_keys = gw->state->conf->credentials.cose_keys;
+    if (cose_keys) {
+        struct diags d = {0};
+        if (cose_consumers_load(cose_keys, &cc, &d) < 0) {
+            for (size_t i = 0; i < d.n; i++)
+                log_msg(LOG_ERR, "%s: %s", d.v[i].file, d.v[i].msg);
+            log_msg(LOG_ERR, "mqtt: keeping the consumers' COSE keys loaded before");
+            cc = m->consumers;
+            m->consumers = NULL;
+        }
+        diag_free(&d);
+    }
+    cose_consumers_free(m->consumers);
+    m->consumers = cc;
     /* the things and their exposed TDs may have changed */
     feeds_stop(m);
     return feeds_build(m);

@@ -6,7 +6,13 @@
 # "cose-sign1", and the exposed TD's MQTT subscribe forms say so. A real
 # broker with wotgw's plugin, the daemon, the simulated device,
 # mosquitto_sub as the consumer and cose-js (tests/node/cose-interop)
-# verifying with the key from the exposed TD. $1 = build dir.
+# verifying with the key from the exposed TD.
+# Signed commands: the lamp also has cose_commands = required, so a
+# command to it must be a COSE_Sign1 (ES256 by cose-js, EdDSA by
+# node:crypto: tests/node/cose-interop/sign-command.mjs) by a key that
+# `wotgw-passwd cose-consumer-add` registered for the principal the plugin
+# vouched for; plain, wrongly signed or someone else's messages get
+# wotgw-status 403 and never reach the device. $1 = build dir.
 source tests/integration/lib.sh "$@"
 source tests/integration/gwenv.sh
 gw_pki || { fail "test PKI"; finish; }
@@ -24,10 +30,38 @@ check "cose-js is installed" test -d "$NODEDIR/node_modules/cose-js"
 [ -d "$NODEDIR/node_modules/cose-js" ] || finish
 
 gw_device --event-interval-ms 300 || { fail "simulated device starts"; finish; }
+# consumer keys: alice's ES256 and EdDSA keys, bob's ES256 key, and a key
+# alice never registered that reuses the kid of her ES256 key
+signer() { timeout 30 node "$NODEDIR/sign-command.mjs" "$@"; }
+# mosquitto_rr (the test's MQTT 5 request/response client) takes a payload
+# only as -m: a message sent with it must have no NUL byte and not end in
+# a newline. cose-js's ES256 signatures are deterministic (RFC 6979), so
+# gen_m DIR KID makes ES256 keys until DIR/KID.toggle (the Sign1 of an
+# empty payload) fits.
+argsafe() { python3 -c 'import sys; m=open(sys.argv[1],"rb").read(); sys.exit(0 if b"\0" not in m and not m.endswith(b"\n") else 1)' "$1"; }
+: >"$T/empty"
+gen_m() {
+    for _ in $(seq 20); do
+        signer gen ES256 "$2" "$1" && signer sign "$1" "$2" "$T/empty" "$1/$2.toggle" || return 1
+        argsafe "$1/$2.toggle" && return 0
+    done
+    return 1
+}
+mkdir -p "$T/ck" "$T/ck-rogue"
+gen_m "$T/ck" alice-es && signer gen EdDSA alice-ed "$T/ck" && gen_m "$T/ck" bob-es &&
+    gen_m "$T/ck-rogue" alice-es || { fail "consumer keys (node)"; finish; }
+for k in alice:alice-es alice:alice-ed bob:bob-es; do
+    check "wotgw-passwd cose-consumer-add ${k%%:*} ${k#*:}.cosekey" \
+        "$BUILD/wotgw-passwd" -q -f "$T/cose_keys" cose-consumer-add "${k%%:*}" "$T/ck/${k#*:}.cosekey"
+done
+check "a second key with the same kid for alice is refused (exit 1)" \
+    bash -c '"$1" -q -f "$2" cose-consumer-add alice "$3" 2>/dev/null; [ $? = 1 ]' _ \
+    "$BUILD/wotgw-passwd" "$T/cose_keys" "$T/ck-rogue/alice-es.cosekey"
+check "the keys file holds three public keys" [ "$(grep -c '^[a-z]* a[45]01' "$T/cose_keys")" = 3 ]
 A_PW='alice-Cose-Mqtt-Pass-1'
 gw_user alice "$A_PW" family
 {
-    gw_conf
+    gw_conf | sed '/^\[credentials\]$/a cose_keys = cose_keys'
     mq_conf_section
     cat <<EOF
 [thing lamp]
@@ -36,6 +70,7 @@ security = basic
 allow = user:alice
 poll_interval = 1s
 cose_sign = yes
+cose_commands = required
 
 [thing thermometer]
 td = thermometer.td.json
@@ -44,6 +79,17 @@ allow = user:alice
 poll_interval = 1s
 EOF
 } >"$T/wotgw.conf"
+# wotgw -t: cose_commands without cose_keys, and a keys file with a bad line
+sed '/^cose_keys = /d' "$T/wotgw.conf" >"$T/bad1.conf"
+out=$("$BUILD/wotgw" -t -c "$T/bad1.conf" 2>&1)
+check "wotgw -t: cose_commands = required without [credentials] cose_keys is an error" \
+    bash -c '[ $2 != 0 ] && grep -q "needs \[credentials\] cose_keys" <<<"$1"' _ "$out" "$?"
+{ cat "$T/cose_keys"; echo "carol nothex"; } >"$T/cose_keys.bad"
+sed 's/^cose_keys = cose_keys$/cose_keys = cose_keys.bad/' "$T/wotgw.conf" >"$T/bad2.conf"
+out=$("$BUILD/wotgw" -t -c "$T/bad2.conf" 2>&1)
+check "wotgw -t: a bad line in the keys file is an error naming it" \
+    bash -c '[ $2 != 0 ] && grep -q "cose_keys.bad:4" <<<"$1"' _ "$out" "$?"
+check "wotgw -t accepts the test's config" bash -c '"$1" -t -c "$2" >/dev/null' _ "$BUILD/wotgw" "$T/wotgw.conf"
 mq_broker_up
 gw_start "$T/wotgw.conf" || { fail "daemon starts"; sed 's/^/# /' "$GW_LOG" | tail; finish; }
 check "wotgw connects to the broker" \
@@ -91,6 +137,71 @@ if out=$(verify "$T/lamp.td" "$T/m3"); then
 else
     fail "an event verifies: $out"
 fi
+
+# ---- signed commands (cose_commands = required) ------------------------------------
+# rr FILE: invoke the lamp's toggle with FILE as the payload, as alice;
+# prints "wotgw-status:N|BODY". mosquitto_rr takes a payload only as -m,
+# so FILE must have no NUL byte and not end in a newline (see gen_m).
+rr() {
+    timeout 10 mosquitto_rr -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -i alice-rr \
+        -t wot/lamp/actions/toggle -e wot/lamp/actions/toggle/response/alice-rr -m "$(cat "$1")" \
+        -W 5 -F '%P|%p' 2>&1
+}
+# pub FILE: the same as a plain publish, any bytes, no answer read
+pub_f() {
+    timeout 10 mosquitto_pub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -t "$1" -f "$2" \
+        -q 1 >/dev/null 2>&1
+}
+cp "$T/ck/alice-es.toggle" "$T/t-es" && cp "$T/ck/bob-es.toggle" "$T/t-bob" &&
+    cp "$T/ck-rogue/alice-es.toggle" "$T/t-rogue" && signer sign "$T/ck" alice-ed "$T/empty" "$T/t-ed" ||
+    fail "signing commands (node)"
+before=$(dev lamp/properties/on)
+out=$(rr "$T/t-es")
+check "toggle as alice's ES256 COSE_Sign1 (cose-js): wotgw-status 200 ($out)" grep -q '^wotgw-status:200|' <<<"$out"
+check "... reached the device (on was $before)" [ "$(dev lamp/properties/on)" != "$before" ]
+before=$(dev lamp/properties/on)
+pub_f wot/lamp/actions/toggle "$T/t-ed"
+check "toggle as alice's EdDSA COSE_Sign1 reached the device (on was $before)" wait_for 5 bash -c \
+    '[ "$(curl -sS --max-time 2 "$1")" != "$2" ]' _ "$DEV_URL/lamp/properties/on" "$before"
+before=$(dev lamp/properties/on)
+for m in "empty:a plain (empty) payload:only as a COSE_Sign1" \
+    "t-bob:bob's signature sent by alice:not a registered key of this consumer" \
+    "t-rogue:an unregistered key with alice's kid:does not verify"; do
+    IFS=: read -r f what why <<<"$m"
+    out=$(rr "$T/$f")
+    check "toggle with $what: wotgw-status 403, problem body '$why'" \
+        bash -c 'grep -q "^wotgw-status:403|.*\"status\": *403" <<<"$1" && grep -q "$2" <<<"$1"' _ "$out" "$why"
+done
+python3 -c 'import sys; m=bytearray(open(sys.argv[1],"rb").read()); m[-1]^=1; open(sys.argv[2],"wb").write(m)' "$T/t-ed" "$T/t-flip"
+pub_f wot/lamp/actions/toggle "$T/t-flip"
+check "toggle with a flipped signature byte: refused (logged)" wait_for 5 grep -q \
+    'AFFORDANCE=toggle OP=invokeaction .*DECISION=deny .*does not verify' "$GW_LOG"
+check "none of the refused commands reached the device" [ "$(dev lamp/properties/on)" = "$before" ]
+check "refusals are logged with the principal and the reason" \
+    grep -q 'THING=lamp AFFORDANCE=toggle OP=invokeaction PROTOCOL=mqtts PRINCIPAL=alice .*DECISION=deny .*not a registered key' "$GW_LOG"
+# writeproperty: the device gets the signed payload
+for v in false true; do
+    printf '%s' "$v" >"$T/v"
+    signer sign "$T/ck" alice-ed "$T/v" "$T/w-$v" || fail "signing on=$v"
+    pub_f wot/lamp/properties/on/set "$T/w-$v"
+    check "signed on=$v (EdDSA) written: the device has the Sign1's payload" wait_for 5 bash -c \
+        '[ "$(curl -sS --max-time 2 "$1")" = "$2" ]' _ "$DEV_URL/lamp/properties/on" "$v"
+done
+printf false >"$T/v"
+pub_f wot/lamp/properties/on/set "$T/v"
+sleep 0.5
+check "a plain on=false is not written (the device keeps true)" [ "$(dev lamp/properties/on)" = true ]
+
+# reload: alice gets bob's key too (wotgw-passwd, SIGHUP): the message
+# refused above is accepted now
+check "wotgw-passwd cose-consumer-add alice bob-es.cosekey" \
+    "$BUILD/wotgw-passwd" -q -f "$T/cose_keys" cose-consumer-add alice "$T/ck/bob-es.cosekey"
+n=$(grep -c 'reloaded:' "$GW_LOG")
+kill -HUP "$GW_PID"
+check "SIGHUP: wotgw reloaded" wait_for 10 bash -c '[ "$(grep -c "reloaded:" "$1")" -gt "$2" ]' _ "$GW_LOG" "$n"
+out=$(rr "$T/t-bob")
+check "after the reload alice's toggle signed with that key: wotgw-status 200 ($out)" \
+    grep -q '^wotgw-status:200|' <<<"$out"
 
 check "the daemon stops cleanly" gw_stop
 finish
