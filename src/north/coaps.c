@@ -48,7 +48,11 @@
 #define COAPS_PEER_MAX (INET6_ADDRSTRLEN + 16)
 #define COAPS_PEM_MAX  (1u << 20)
 
+/* A DTLS session's certificate identity (libcoap session app data). Also
+ * on a list of their own: libcoap does not report every session's end at
+ * shutdown, so the front end frees what is left. */
 struct coaps_peer {
+    struct coaps_peer *prev, *next;
     bool cert_ok;
     char cert_cn[COAPS_CN_MAX];
     char cert_sha256[65];
@@ -1264,6 +1268,28 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 
 /* ---- DTLS credentials ------------------------------------------------------------------ */
 
+static struct coaps_peer *coaps_peers;
+
+static struct coaps_peer *peer_new(void)
+{
+    struct coaps_peer *p = calloc(1, sizeof(*p));
+    if (p) {
+        p->next = coaps_peers;
+        if (coaps_peers)
+            coaps_peers->prev = p;
+        coaps_peers = p;
+    }
+    return p;
+}
+
+static void peer_free(struct coaps_peer *p)
+{
+    if (!p)
+        return;
+    DLIST_UNLINK(&coaps_peers, p, prev, next);
+    free(p);
+}
+
 /* Per-identity PSK (integration.md §3). libcoap copies the key. An unknown
  * identity gets NULL: the handshake fails. */
 static const coap_bin_const_t *on_psk_identity(coap_bin_const_t *id, coap_session_t *s, void *arg)
@@ -1313,7 +1339,7 @@ static int on_cert(const char *cn, const uint8_t *der, size_t der_len, coap_sess
         }
     struct coaps_peer *p = coap_session_get_app_data(s);
     if (!p) {
-        p = calloc(1, sizeof(*p));
+        p = peer_new();
         if (!p)
             return 0;
         coap_session_set_app_data(s, p);
@@ -1334,7 +1360,7 @@ static int on_event(coap_session_t *s, const coap_event_t ev)
     struct coaps *c = coaps_fe;
     if (ev != COAP_EVENT_SERVER_SESSION_DEL)
         return 0;
-    free(coap_session_get_app_data(s));
+    peer_free(coap_session_get_app_data(s));
     coap_session_set_app_data(s, NULL);
     if (!c)
         return 0;
@@ -1414,6 +1440,8 @@ static void coaps_free(struct coaps *c)
             coap_free_context(l->ctx);
         l->ctx = NULL;
     }
+    while (coaps_peers) /* sessions whose end libcoap did not report */
+        peer_free(coaps_peers);
     while (c->res) { /* after the contexts: libcoap no longer calls with them */
         struct coaps_res *res = c->res;
         c->res = res->next;
@@ -1554,7 +1582,7 @@ static int on_rpk(const char *cn, const uint8_t *spki, size_t len, coap_session_
     }
     struct coaps_peer *p = coap_session_get_app_data(s);
     if (!p) {
-        p = calloc(1, sizeof(*p));
+        p = peer_new();
         if (!p)
             return 0;
         coap_session_set_app_data(s, p);
