@@ -3,8 +3,10 @@
 #include "linefile.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static bool name_char(char c)
 {
@@ -101,4 +103,34 @@ int linefile_each(const char *path, const char *text, size_t len, size_t max_lin
     }
     free(line);
     return bad;
+}
+
+int linefile_load_secret(const char *path, size_t max, const char *what, mode_t others_mask,
+                         bool refuse, const char *perm_msg,
+                         int (*parse)(const char *path, const char *text, size_t len, void *out,
+                                      struct diags *d),
+                         void *out, struct diags *d)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    struct stat st;
+    int r = util_read_file(path, max, &buf, &len);
+    if (r < 0) {
+        diag_add(d, path, 0, "cannot read %s: %s", what,
+                 r == -EFBIG ? "file too large" : strerror(-r));
+        return r;
+    }
+    if (stat(path, &st) == 0 && (st.st_mode & others_mask)) {
+        if (refuse) {
+            diag_add(d, path, 0, "%s", perm_msg);
+            r = -EPERM;
+            goto out;
+        }
+        diag_warn(d, path, 0, "%s", perm_msg);
+    }
+    r = parse(path, buf, len, out, d);
+out:
+    OPENSSL_cleanse(buf, len);
+    free(buf);
+    return r;
 }

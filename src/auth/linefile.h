@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "util.h"
 
@@ -29,3 +30,14 @@ int linefile_groups_split(const char *s, size_t len, size_t max_groups, char ***
  * Returns 0, -EINVAL when any line was bad, or fn's error. */
 int linefile_each(const char *path, const char *text, size_t len, size_t max_line, struct diags *d,
                   int (*fn)(void *ud, unsigned ln, char *line), void *ud);
+
+/* A credential file that holds secrets: reads at most max bytes of path
+ * (a read failure: "cannot read WHAT: reason"), checks the permissions
+ * others have on it (mode & others_mask: with refuse an error and -EPERM,
+ * else a warning; perm_msg says so), hands the text to parse(path, text,
+ * len, out, d) and wipes it afterwards. Returns parse's result. */
+int linefile_load_secret(const char *path, size_t max, const char *what, mode_t others_mask,
+                         bool refuse, const char *perm_msg,
+                         int (*parse)(const char *path, const char *text, size_t len, void *out,
+                                      struct diags *d),
+                         void *out, struct diags *d);

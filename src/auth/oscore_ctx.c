@@ -352,30 +352,19 @@ out:
     return r;
 }
 
+static int parse_any(const char *path, const char *text, size_t len, void *out, struct diags *d)
+{
+    return oscore_ctx_parse(path, text, len, out, d);
+}
+
 int oscore_ctx_load(const char *path, struct oscore_ctx_store **out, struct diags *d)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    struct stat st;
     *out = NULL;
-    int r = util_read_file(path, OSCORE_CTX_MAX_FILE_SIZE, &buf, &len);
-    if (r < 0) {
-        diag_add(d, path, 0, "cannot read OSCORE contexts file: %s",
-                 r == -EFBIG ? "file too large" : strerror(-r));
-        return r;
-    }
-    if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXO))) {
-        diag_add(d, path, 0,
-                 "the OSCORE contexts file holds master secrets and must not be accessible to "
-                 "others (chmod o-rwx; 0640 root:wotgw or 0600 wotgw)");
-        r = -EPERM;
-        goto out;
-    }
-    r = oscore_ctx_parse(path, buf, len, out, d);
-out:
-    OPENSSL_cleanse(buf, len);
-    free(buf);
-    return r;
+    return linefile_load_secret(path, OSCORE_CTX_MAX_FILE_SIZE, "OSCORE contexts file", S_IRWXO,
+                                true,
+                                "the OSCORE contexts file holds master secrets and must not be "
+                                "accessible to others (chmod o-rwx; 0640 root:wotgw or 0600 wotgw)",
+                                parse_any, out, d);
 }
 
 const struct oscore_ctx_entry *oscore_ctx_find(const struct oscore_ctx_store *s, const char *name)

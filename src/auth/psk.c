@@ -187,25 +187,18 @@ out:
     return r;
 }
 
+static int parse_any(const char *path, const char *text, size_t len, void *out, struct diags *d)
+{
+    return psk_parse(path, text, len, out, d);
+}
+
 int psk_load(const char *path, struct psk_store **out, struct diags *d)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    struct stat st;
     *out = NULL;
-    int r = util_read_file(path, PSK_MAX_FILE_SIZE, &buf, &len);
-    if (r < 0) {
-        diag_add(d, path, 0, "cannot read pre-shared keys file: %s",
-                 r == -EFBIG ? "file too large" : strerror(-r));
-        return r;
-    }
-    if (stat(path, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH)))
-        diag_warn(d, path, 0,
-                  "the pre-shared keys file is readable or writable by others (chmod o-rw)");
-    r = psk_parse(path, buf, len, out, d);
-    OPENSSL_cleanse(buf, len);
-    free(buf);
-    return r;
+    return linefile_load_secret(
+            path, PSK_MAX_FILE_SIZE, "pre-shared keys file", S_IROTH | S_IWOTH, false,
+            "the pre-shared keys file is readable or writable by others (chmod o-rw)", parse_any,
+            out, d);
 }
 
 const struct psk_entry *psk_find(const struct psk_store *s, const char *identity, size_t len)
