@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -237,5 +238,40 @@ uint8_t coap_method_code(const char *m)
     for (uint8_t c = 1; c <= 7; c++)
         if (!strcmp(coap_method_name(c), m))
             return c;
+    return 0;
+}
+
+int coap_route_from_segments(const uint8_t *const *segs, const size_t *lens, size_t n, char **buf,
+                             struct http_route *route, const char **why)
+{
+    size_t total = 0;
+    *buf = NULL;
+    *route = (struct http_route){0};
+    for (size_t i = 0; i < n; i++)
+        total += 3 * lens[i] + 1;
+    if (n > COAP_SEGMENTS_MAX + 1 || total > COAP_URI_PATH_MAX) {
+        *why = "no such resource";
+        return 404;
+    }
+    char *enc = malloc(total + 2), *dec = malloc(total + 2);
+    if (!enc || !dec || coap_path_from_segments(segs, lens, n, enc, total + 2) < 0) {
+        free(enc);
+        free(dec);
+        *why = "internal error";
+        return 500;
+    }
+    int r = http_route_parse(enc, dec, total + 2, route);
+    free(enc);
+    *buf = dec;
+    if (r < 0) {
+        *route = (struct http_route){0};
+        *why = "malformed request path (a '.' or '..' segment, a control character or bytes "
+               "that are not UTF-8)";
+        return 400;
+    }
+    if (route->kind == HTTP_ROUTE_NONE) {
+        *why = "no such resource";
+        return 404;
+    }
     return 0;
 }

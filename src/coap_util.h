@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "interaction.h"
+#include "north/http_util.h"
 
 #define COAP_FORMAT_NONE         (-1) /* no Content-Format option */
 #define COAP_FORMAT_OCTET_STREAM 42
@@ -48,6 +49,16 @@ const char *coap_code_str(uint8_t code, char buf[8]);
  * or -E2BIG when out (cap bytes, NUL included) is too small. */
 int coap_path_from_segments(const uint8_t *const *segs, const size_t *lens, size_t n, char *out,
                             size_t cap);
+
+/* The route of a request from its Uri-Path option values (at most
+ * COAP_SEGMENTS_MAX + 1 of them; more cannot name a route), checked
+ * exactly as an HTTPS path (coap_path_from_segments, http_route_parse).
+ * 0, or an HTTP status with *why: 404 (no such route, or more than
+ * COAP_URI_PATH_MAX bytes), 400 (a malformed path), 500 (no memory).
+ * *buf (caller frees, also on errors) holds the decoded names the route
+ * points into. */
+int coap_route_from_segments(const uint8_t *const *segs, const size_t *lens, size_t n, char **buf,
+                             struct http_route *route, const char **why);
 
 /* The request method of a CoAP method code (1 GET, 2 POST, 3 PUT, 4
  * DELETE, 5 FETCH, 6 PATCH, 7 iPATCH) as an HTTP method name; NULL for

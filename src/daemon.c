@@ -10,6 +10,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "auth/extiss.h"
+#include "oscore_gw.h"
 #include "log.h"
 #include "north/coaps.h"
 #include "north/https.h"
@@ -110,12 +111,17 @@ int daemon_reload(struct gw *gw)
          * so that a typo never takes a serving thing away. */
         r = -EINVAL;
     }
+    /* the OSCORE contexts: a refused file fails the reload like any error */
+    struct oscore_gw *nosc = NULL;
+    if (r >= 0 && (r = oscore_gw_load(ns->conf, gw->oscore, &nosc)) < 0)
+        log_msg(LOG_ERR, "%s: refused", ns->conf->credentials.oscore);
     struct gw_state_ref *nref = r >= 0 ? state_ref_new(ns) : NULL;
     if (r >= 0 && !nref)
         r = -ENOMEM;
     log_diags(&d);
     diag_free(&d);
     if (r < 0) {
+        oscore_gw_unref(nosc);
         state_free(ns);
         gw->failed_reloads++;
         log_msg(LOG_ERR, "reload of %s failed (%s): keeping the running configuration",
@@ -128,6 +134,8 @@ int daemon_reload(struct gw *gw)
     gw->cur = nref;
     gw->state = ns;
     gw->reloads++;
+    oscore_gw_unref(gw->oscore); /* requests still waiting keep the old one */
+    gw->oscore = nosc;
     if (gw->extiss) { /* keeps fetched keys and timers of unchanged issuers */
         (void)extiss_attach(gw->extiss, ns->issuers, ns->n_issuers, ns->credcache);
         ns->extiss = gw->extiss;
@@ -292,6 +300,10 @@ int daemon_run(const char *config_path)
         goto out;
     }
     gw.state->extiss = gw.extiss;
+    if ((r = oscore_gw_load(gw.state->conf, NULL, &gw.oscore)) < 0) {
+        log_msg(LOG_ERR, "%s: refused", gw.state->conf->credentials.oscore);
+        goto out;
+    }
 
     for (started = 0; started < ARRAY_SIZE(frontends); started++) {
         const struct frontend_ops *fe = frontends[started];
@@ -321,6 +333,7 @@ out:
     /* front ends are stopped: cancel what is left, then the device client */
     proxy_free(gw.proxy);
     extiss_free(gw.extiss); /* before the client its fetches run on */
+    oscore_gw_unref(gw.oscore);
     south_http_free(gw.south);
     sd_event_source_disable_unref(gw.drain_timer);
     sd_event_source_disable_unref(gw.status_timer);

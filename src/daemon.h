@@ -56,6 +56,7 @@ struct south_http;
 struct proxy;
 struct https;
 struct extiss;
+struct oscore_gw;
 
 struct gw {
     sd_event *ev;
@@ -66,6 +67,7 @@ struct gw {
     struct proxy *proxy;      /* the protocol-neutral core */
     struct https *https;      /* the HTTPS front end (north/https.h) */
     struct extiss *extiss;    /* jwks_uri / introspection issuers (auth/extiss.h) */
+    struct oscore_gw *oscore; /* [credentials] oscore, shared by CoAP(S) and HTTPS; or NULL */
     bool stopping;            /* SIGTERM received: draining */
     bool drain_forced;
     uint64_t stop_started_us;

@@ -39,6 +39,7 @@
 
 #include "auth/psk.h"
 #include "objsec/oscore_server.h"
+#include "oscore_gw.h"
 #include "coap_util.h"
 #include "log.h"
 #include "north/http_util.h"
@@ -98,15 +99,8 @@ struct coaps_req {
     struct coaps_osc *osc;
 };
 
-/* An OSCORE server (objsec/oscore_server.h), kept while a request it
- * verified waits for its answer, also past a reload. */
-struct coaps_osrv {
-    struct oscore_server *s;
-    unsigned refs;
-};
-
 struct coaps_osc {
-    struct coaps_osrv *srv;
+    struct oscore_gw *srv;        /* held while the answer is pending, also past a reload */
     struct oscore_srv_result res; /* status, entry and req: what protecting needs */
     char name[OSCORE_CTX_MAX_NAME + 1];
 };
@@ -151,8 +145,7 @@ struct coaps {
     size_t n_streams;
     size_t n_endpoints;
     bool draining;
-    struct coaps_res *res;   /* every loop's, freed with the front end */
-    struct coaps_osrv *osrv; /* [credentials] oscore, NULL: none */
+    struct coaps_res *res; /* every loop's, freed with the front end */
 };
 
 /* One front end per process: libcoap's callbacks find it here. */
@@ -285,14 +278,6 @@ static void on_coap_log(coap_log_t level, const char *message)
 
 /* ---- requests ------------------------------------------------------------------------ */
 
-static void osrv_unref(struct coaps_osrv *o)
-{
-    if (o && !--o->refs) {
-        oscore_server_free(o->s);
-        free(o);
-    }
-}
-
 static void stream_unlink(struct coaps_req *rq)
 {
     struct coaps_res *res = rq->res;
@@ -329,7 +314,7 @@ static void req_free(struct coaps_req *rq)
     DLIST_UNLINK(&c->reqs, rq, prev, next);
     c->n_reqs--;
     if (rq->osc) {
-        osrv_unref(rq->osc->srv);
+        oscore_gw_unref(rq->osc->srv);
         OPENSSL_cleanse(rq->osc, sizeof(*rq->osc));
         free(rq->osc);
     }
@@ -677,7 +662,7 @@ int coaps_map_request(const coap_pdu_t *req, char **buf, struct http_route *rout
                       const char **why)
 {
     const uint8_t *segs[COAP_SEGMENTS_MAX + 1];
-    size_t lens[COAP_SEGMENTS_MAX + 1], n = 0, total = 0;
+    size_t lens[COAP_SEGMENTS_MAX + 1], n = 0;
     coap_opt_filter_t f;
     coap_opt_iterator_t it;
     coap_opt_t *opt;
@@ -694,33 +679,11 @@ int coaps_map_request(const coap_pdu_t *req, char **buf, struct http_route *rout
         }
         segs[n] = coap_opt_value(opt);
         lens[n] = coap_opt_length(opt);
-        total += 3 * lens[n] + 1;
         n++;
     }
-    if (total > COAP_URI_PATH_MAX) {
-        *why = "no such resource";
-        return 404;
-    }
-    char *enc = malloc(total + 2), *dec = malloc(total + 2);
-    if (!enc || !dec || coap_path_from_segments(segs, lens, n, enc, total + 2) < 0) {
-        free(enc);
-        free(dec);
-        *why = "internal error";
-        return 500;
-    }
-    int r = http_route_parse(enc, dec, total + 2, route);
-    free(enc);
-    *buf = dec;
-    if (r < 0) {
-        *route = (struct http_route){0};
-        *why = "malformed request path (a '.' or '..' segment, a control character or bytes "
-               "that are not UTF-8)";
-        return 400;
-    }
-    if (route->kind == HTTP_ROUTE_NONE) {
-        *why = "no such resource";
-        return 404;
-    }
+    int st = coap_route_from_segments(segs, lens, n, buf, route, why);
+    if (st)
+        return st;
     coap_opt_iterator_t it2;
     coap_opt_t *cf = coap_check_option(req, COAP_OPTION_CONTENT_FORMAT, &it2);
     if (cf) {
@@ -889,7 +852,7 @@ static void handle(struct coaps *c, coap_resource_t *r, coap_session_t *s, const
     rq = calloc(1, sizeof(*rq));
     if (!rq) {
         if (osc) {
-            osrv_unref(osc->srv);
+            oscore_gw_unref(osc->srv);
             free(osc);
         }
         put_error(resp, COAP_RESPONSE_CODE(500), "internal error", 0);
@@ -1138,7 +1101,8 @@ static void osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *pla
 static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *s,
                            const coap_pdu_t *req, const coap_string_t *q, coap_pdu_t *resp)
 {
-    if (!c->osrv) {
+    struct oscore_gw *og = c->gw->oscore;
+    if (!og) {
         osc_error(resp, OSCORE_CODE_BAD_OPTION, "OSCORE is not enabled here");
         return;
     }
@@ -1162,12 +1126,12 @@ static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *
         goto out;
     }
     struct oscore_srv_result res;
-    switch (oscore_server_unprotect(c->osrv->s, &outer, buf, cap, &res)) {
+    switch (oscore_server_unprotect(og->s, &outer, buf, cap, &res)) {
     case OSCORE_SRV_ERROR: osc_error(resp, res.code, res.diagnostic); goto out;
     case OSCORE_SRV_CHALLENGE: {
         uint8_t cbuf[256];
         struct oscore_msg cm;
-        if (oscore_server_challenge(c->osrv->s, &res, &cm, cbuf, sizeof(cbuf)) < 0 ||
+        if (oscore_server_challenge(og->s, &res, &cm, cbuf, sizeof(cbuf)) < 0 ||
             msg_to_pdu(&cm, resp) < 0)
             osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
         goto out;
@@ -1200,8 +1164,7 @@ static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *
         osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
         goto out;
     }
-    osc->srv = c->osrv;
-    osc->srv->refs++;
+    osc->srv = oscore_gw_ref(og);
     osc->res = res;
     osc->res.inner = (struct oscore_msg){0}; /* points into buf */
     snprintf(osc->name, sizeof(osc->name), "%s", res.name ? res.name : "");
@@ -1212,7 +1175,7 @@ static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *
         goto out;
     }
     *copy = *osc;
-    copy->srv->refs++;
+    oscore_gw_ref(copy->srv);
     osc_scratch = plain;
     handle(c, r, s, inner, req, q, plain, copy);
     osc_scratch = NULL;
@@ -1228,7 +1191,7 @@ out:
         free(buf);
     }
     if (osc) {
-        osrv_unref(osc->srv);
+        oscore_gw_unref(osc->srv);
         free(osc);
     }
 }
@@ -1453,7 +1416,6 @@ static void coaps_free(struct coaps *c)
         free(c->rpk_pem);
     }
     psk_free(c->psk);
-    osrv_unref(c->osrv);
     OPENSSL_cleanse(c->fallback_key, sizeof(c->fallback_key));
     free(c->cert);
     free(c->key);
@@ -1476,39 +1438,6 @@ static int load_psk(struct coaps *c, const struct config *conf)
     }
     psk_free(c->psk);
     c->psk = p;
-    return 0;
-}
-
-/* [credentials] oscore: the contexts, their sequence numbers in
- * state_dir/oscore; at a reload the contexts that did not change keep
- * their state (no new Echo exchange). */
-static int load_oscore(struct coaps *c, const struct config *conf)
-{
-    struct oscore_server *srv = NULL;
-    struct diags d = {0};
-    if (conf->credentials.oscore) {
-        int r = oscore_server_load(conf->credentials.oscore, conf->state_dir, &srv, &d);
-        for (size_t i = 0; i < d.n; i++)
-            log_msg(d.v[i].warning ? LOG_WARNING : LOG_ERR, "%s: %s", d.v[i].file, d.v[i].msg);
-        diag_free(&d);
-        if (r < 0)
-            return r;
-    }
-    struct coaps_osrv *o = NULL;
-    if (srv) {
-        o = calloc(1, sizeof(*o));
-        if (!o) {
-            oscore_server_free(srv);
-            return -ENOMEM;
-        }
-        o->s = srv;
-        o->refs = 1;
-        if (c->osrv)
-            oscore_server_adopt(srv, c->osrv->s);
-        log_msg(LOG_INFO, "coaps: %zu OSCORE context(s) loaded", oscore_server_count(srv));
-    }
-    osrv_unref(c->osrv); /* requests still waiting keep the old one */
-    c->osrv = o;
     return 0;
 }
 
@@ -1824,7 +1753,7 @@ static int coaps_start(struct gw *gw)
         return -ENOMEM;
     c->gw = gw;
     coaps_fe = c;
-    if ((r = load_psk(c, conf)) < 0 || (r = load_oscore(c, conf)) < 0)
+    if ((r = load_psk(c, conf)) < 0)
         goto fail;
     if ((r = loop_start(c, &c->loops[COAPS_LOOP_MAIN], false)) < 0)
         goto fail;
@@ -1851,7 +1780,7 @@ static int coaps_reload(struct gw *gw)
         if (c->loops[i].ctx)
             coap_context_set_max_idle_sessions(c->loops[i].ctx, (unsigned)conf->coaps.max_sessions);
     int r = load_psk(c, conf);
-    if (r < 0 || (r = load_oscore(c, conf)) < 0)
+    if (r < 0)
         return r;
     if ((r = coaps_observables(c)) < 0)
         return r;
