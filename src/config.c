@@ -1452,9 +1452,23 @@ static void do_thing(struct ctx *x, struct ini_section *s, struct thing_conf *tc
         else if (strcmp(e->value, "no"))
             cerr(x, e->line, "cose_commands must be required or no, not '%s'", e->value);
     }
+    if ((e = get(x, s, "cose_encrypt_to"))) {
+        size_t n = 0;
+        tc->cose_encrypt_to_line = e->line;
+        if (util_split_words(e->value, &tc->cose_encrypt_to, &n) < 0 || !n)
+            cerr(x, e->line, "cose_encrypt_to: one or more principals separated by commas");
+        for (size_t i = 0; tc->cose_encrypt_to && i < n; i++) {
+            const char *pr = tc->cose_encrypt_to[i];
+            if (strlen(pr) > MQTT_TOPIC_NAME_MAX || strchr(pr, '#'))
+                cerr(x, e->line, "cose_encrypt_to: '%s' is not a principal", pr);
+            for (size_t j = 0; j < i; j++)
+                if (!strcmp(pr, tc->cose_encrypt_to[j]))
+                    cerr(x, e->line, "cose_encrypt_to: '%s' is named twice", pr);
+        }
+    }
     static const char *const known[] = {
-            "td",        "security",      "allow", "scopes", "poll_interval",
-            "cose_sign", "cose_commands", NULL};
+            "td",        "security",      "allow",           "scopes", "poll_interval",
+            "cose_sign", "cose_commands", "cose_encrypt_to", NULL};
     report_unknown(x, s, known, true);
 }
 
@@ -1728,6 +1742,7 @@ void config_free(struct config *c)
     for (size_t i = 0; i < c->n_things; i++) {
         free(c->things[i].name);
         free(c->things[i].td);
+        util_strv_free(c->things[i].cose_encrypt_to);
     }
     free(c->things);
     ini_free(&c->ini);

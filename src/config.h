@@ -218,6 +218,13 @@ struct thing_conf {
      * key of the sending principal in [credentials] cose_keys
      * (cose_consumers.h). */
     bool cose_commands;
+    /* cose_encrypt_to = PRINCIPAL[,PRINCIPAL...]: on MQTT the thing's
+     * values and events go only as COSE_Encrypt0, one topic per principal
+     * (.../cose/PRINCIPAL), under that principal's symmetric key in
+     * [credentials] cose_keys (cose_consumers.h). NULL-terminated; NULL:
+     * none. */
+    char **cose_encrypt_to;
+    unsigned cose_encrypt_to_line;
     /* Borrowed from config.ini. config_load() checks that every other key
      * of the section is a policy key (security, allow, scopes, each
      * optionally followed by ".AFFORDANCE", ".OP" or ".AFFORDANCE.OP");

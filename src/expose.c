@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "expose.h"
+#include "cose_consumers.h"
 #include "cose_sign.h"
 #include "mqtt_topic.h"
 
@@ -967,6 +968,114 @@ static int mqtts_make_form(const struct expose_ctx *x, const struct td_affordanc
     return 0;
 }
 
+/* [thing] cose_commands / cose_encrypt_to on the MQTT forms of one forms
+ * array (cose_consumers.h): publish forms say that the command must be a
+ * COSE_Sign1 or COSE_Mac0 by the consumer; each subscribe / unsubscribe
+ * form becomes one form for each principal the thing encrypts to, on that
+ * principal's topic (.../cose/PRINCIPAL), with the kid of its key (cc:
+ * the keys file when this process may read it, else NULL: no kid). */
+static int mqtts_cose_list(const struct thing_conf *tc, const struct cose_consumers *cc,
+                           json_t *forms)
+{
+    for (size_t i = 0; i < json_array_size(forms); i++) {
+        json_t *f = json_array_get(forms, i);
+        const char *pkt = json_string_value(json_object_get(f, "mqv:controlPacket"));
+        const char *filter = json_string_value(json_object_get(f, "mqv:filter"));
+        const char *href = json_string_value(json_object_get(f, "href"));
+        if (!pkt)
+            continue;
+        if (!strcmp(pkt, "publish")) {
+            if (tc->cose_commands &&
+                (set_new(f, "contentType", json_string("application/cose")) < 0 ||
+                 set_new(f, "wotgw:objectSecurity", json_string("cose-sign1-or-mac0-required")) <
+                         0))
+                return -ENOMEM;
+            continue;
+        }
+        if (!tc->cose_encrypt_to || !filter || !href)
+            continue;
+        bool sub = !strcmp(pkt, "subscribe");
+        size_t n = 0; /* forms added after f */
+        for (char *const *p = tc->cose_encrypt_to; *p; p++) {
+            char lvl[MQTT_TOPIC_MAX + 1], kid[2 * COSE_KEY_MAX_KID + 1];
+            char *t = NULL, *h = NULL;
+            if (mqtt_level_encode(*p, lvl, sizeof(lvl)) < 0)
+                continue; /* no topic for it (mqtt.c logs it) */
+            json_t *c = json_deep_copy(f);
+            int r = c ? 0 : -ENOMEM;
+            if (!r && asprintf(&t, "%s/cose/%s", filter, lvl) < 0) {
+                t = NULL;
+                r = -ENOMEM;
+            }
+            if (!r && asprintf(&h, "%s/cose/%s", href, lvl) < 0) {
+                h = NULL;
+                r = -ENOMEM;
+            }
+            if (!r)
+                r = set_new(c, "href", json_string(h));
+            if (!r)
+                r = set_new(c, "mqv:filter", json_string(t));
+            free(t);
+            free(h);
+            if (!r && sub)
+                r = set_new(c, "contentType", json_string(COSE_ENCRYPT0_MEDIA));
+            if (!r && sub)
+                r = set_new(c, "wotgw:objectSecurity", json_string("cose-encrypt0"));
+            if (!r && sub)
+                r = set_new(c, "wotgw:coseRecipient", json_string(*p));
+            const struct cose_key *k = cose_consumers_enc_key(cc, *p);
+            if (!r && sub && k) {
+                hex_encode(k->kid, k->kid_len, kid);
+                r = set_new(c, "wotgw:coseKid", json_string(kid));
+            }
+            if (r) {
+                json_decref(c);
+                return r;
+            }
+            if (json_array_insert_new(forms, i + 1 + n, c) < 0)
+                return -ENOMEM;
+            n++;
+        }
+        /* nothing in plain text on the plain topic: its form goes; the
+         * loop goes on after the n new ones (i wraps to -1 and back when
+         * none was added to forms[0]) */
+        if (json_array_remove(forms, i) < 0)
+            return -ENOMEM;
+        i = i + n - 1;
+    }
+    return 0;
+}
+
+static int mqtts_cose_forms(const struct expose_ctx *x, json_t *root)
+{
+    static const char *const kinds[] = {"properties", "actions", "events"};
+    const struct thing_conf *tc = x->tc;
+    if (!mqtts_enabled(x->conf) || (!tc->cose_commands && !tc->cose_encrypt_to))
+        return 0;
+    struct cose_consumers *cc = NULL;
+    if (tc->cose_encrypt_to && x->conf->credentials.cose_keys) {
+        /* a process that may not read the file (the broker plugin) or a
+         * broken file (the MQTT front end refuses it): no kids */
+        struct diags tmp = {0};
+        cose_consumers_load(x->conf->credentials.cose_keys, &cc, &tmp);
+        diag_free(&tmp);
+    }
+    int r = 0;
+    for (size_t k = 0; !r && k < ARRAY_SIZE(kinds); k++) {
+        const char *name;
+        json_t *aff;
+        json_object_foreach(json_object_get(root, kinds[k]), name, aff)
+        {
+            if ((r = mqtts_cose_list(tc, cc, json_object_get(aff, "forms"))) < 0)
+                break;
+        }
+    }
+    if (!r)
+        r = mqtts_cose_list(tc, cc, json_object_get(root, "forms"));
+    cose_consumers_free(cc);
+    return r;
+}
+
 /* CoAPS (north/coaps.h): DTLS with PSK or a client certificate, the same
  * paths as HTTPS under [coaps] url, terms of the W3C WoT CoAP binding
  * template ("cov:"). Observing a property or an event is a GET with the
@@ -1325,6 +1434,8 @@ int expose_td(const struct config *conf, const struct thing_conf *tc, const stru
         diag_warn(d, x.file, 0,
                   "exposed TD of '%s': %zu value(s) containing the device address left out",
                   tc->name, x.n_scrubbed);
+    if ((r = mqtts_cose_forms(&x, root)) < 0)
+        goto done;
     *out = root;
     root = NULL;
     r = 0;
@@ -1370,7 +1481,10 @@ static int cose_forms(json_t *forms, const char *kid_hex)
         const char *op = json_string_value(json_object_get(f, "op"));
         const char *pkt = json_string_value(json_object_get(f, "mqv:controlPacket"));
         if (pkt && !strcmp(pkt, "subscribe")) {
-            /* what wotgw publishes to the broker for the thing is signed */
+            /* what wotgw publishes to the broker for the thing is signed
+             * (encrypted instead with cose_encrypt_to: mqtts_cose_list) */
+            if (json_object_get(f, "wotgw:objectSecurity"))
+                continue;
             if (set_new(f, "contentType", json_string(COSE_SIGN1_MEDIA)) < 0 ||
                 set_new(f, "wotgw:objectSecurity", json_string("cose-sign1")) < 0 ||
                 set_new(f, "wotgw:coseKid", json_string(kid_hex)) < 0)

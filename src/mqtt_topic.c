@@ -20,6 +20,8 @@ const char *mqtt_topic_kind_name(enum mqtt_topic_kind k)
     case MQTT_TOPIC_ACTION: return "action";
     case MQTT_TOPIC_ACTION_RESPONSE: return "action-response";
     case MQTT_TOPIC_EVENT: return "event";
+    case MQTT_TOPIC_PROPERTY_COSE: return "property-cose";
+    case MQTT_TOPIC_EVENT_COSE: return "event-cose";
     }
     return "?";
 }
@@ -163,6 +165,8 @@ int mqtt_topic_parse(const char *prefix, const char *topic, struct mqtt_topic *o
             out->kind = MQTT_TOPIC_PROPERTY;
         else if (n == 4 && level_is(lv[3], ln[3], "set"))
             out->kind = MQTT_TOPIC_PROPERTY_SET;
+        else if (n == 5 && level_is(lv[3], ln[3], "cose"))
+            out->kind = MQTT_TOPIC_PROPERTY_COSE;
         else
             return -EINVAL;
     } else if (level_is(lv[1], ln[1], "actions")) {
@@ -177,12 +181,18 @@ int mqtt_topic_parse(const char *prefix, const char *topic, struct mqtt_topic *o
             return -EINVAL;
         }
     } else if (level_is(lv[1], ln[1], "events")) {
-        if (n != 3)
+        if (n == 3)
+            out->kind = MQTT_TOPIC_EVENT;
+        else if (n == 5 && level_is(lv[3], ln[3], "cose"))
+            out->kind = MQTT_TOPIC_EVENT_COSE;
+        else
             return -EINVAL;
-        out->kind = MQTT_TOPIC_EVENT;
     } else {
         return -EINVAL;
     }
+    if ((out->kind == MQTT_TOPIC_PROPERTY_COSE || out->kind == MQTT_TOPIC_EVENT_COSE) &&
+        (r = level_decode(lv[4], ln[4], out->client)) < 0)
+        return r;
     if (rest && out->kind != MQTT_TOPIC_ACTION_RESPONSE)
         return -EINVAL;
     return 0;
@@ -228,9 +238,11 @@ int mqtt_topic_format(const char *prefix, enum mqtt_topic_kind kind, const char 
         return -EINVAL;
     if (size > MQTT_TOPIC_MAX + 1)
         size = MQTT_TOPIC_MAX + 1;
-    const char *coll = kind == MQTT_TOPIC_PROPERTY || kind == MQTT_TOPIC_PROPERTY_SET ? "properties"
-                       : kind == MQTT_TOPIC_EVENT                                     ? "events"
-                                                                                      : "actions";
+    const char *coll = kind == MQTT_TOPIC_PROPERTY || kind == MQTT_TOPIC_PROPERTY_SET ||
+                                       kind == MQTT_TOPIC_PROPERTY_COSE
+                               ? "properties"
+                       : kind == MQTT_TOPIC_EVENT || kind == MQTT_TOPIC_EVENT_COSE ? "events"
+                                                                                   : "actions";
     int r = put(buf, size, &o, prefix, strlen(prefix));
     if (!r)
         r = put_level(buf, size, &o, thing);
@@ -242,6 +254,11 @@ int mqtt_topic_format(const char *prefix, enum mqtt_topic_kind kind, const char 
         r = put(buf, size, &o, "/set", 4);
     if (!r && kind == MQTT_TOPIC_ACTION_RESPONSE) {
         r = put(buf, size, &o, "/response", 9);
+        if (!r)
+            r = put_level(buf, size, &o, client);
+    }
+    if (!r && (kind == MQTT_TOPIC_PROPERTY_COSE || kind == MQTT_TOPIC_EVENT_COSE)) {
+        r = put(buf, size, &o, "/cose", 5);
         if (!r)
             r = put_level(buf, size, &o, client);
     }
@@ -351,10 +368,12 @@ size_t mqtt_topic_ops(enum mqtt_topic_kind k, bool publish, enum wot_op ops[MQTT
     }
     switch (k) {
     case MQTT_TOPIC_PROPERTY:
+    case MQTT_TOPIC_PROPERTY_COSE:
         ops[n++] = WOT_OP_OBSERVEPROPERTY;
         ops[n++] = WOT_OP_READPROPERTY;
         break;
-    case MQTT_TOPIC_EVENT: ops[n++] = WOT_OP_SUBSCRIBEEVENT; break;
+    case MQTT_TOPIC_EVENT:
+    case MQTT_TOPIC_EVENT_COSE: ops[n++] = WOT_OP_SUBSCRIBEEVENT; break;
     case MQTT_TOPIC_ACTION_RESPONSE: ops[n++] = WOT_OP_INVOKEACTION; break;
     default: break;
     }

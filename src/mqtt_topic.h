@@ -17,6 +17,15 @@
  *                                             subscribes (MQTT 5 response topic)
  *   PREFIX/{thing}/events/{name}              wotgw publishes, consumers
  *                                             subscribe (subscribeevent)
+ *   PREFIX/{thing}/properties/{name}/cose/{principal}
+ *   PREFIX/{thing}/events/{name}/cose/{principal}
+ *                                             for a thing with cose_encrypt_to:
+ *                                             the value (retained) or event as
+ *                                             a COSE_Encrypt0 to {principal};
+ *                                             wotgw publishes, only that
+ *                                             principal subscribes (with
+ *                                             observeproperty / readproperty
+ *                                             or subscribeevent)
  *
  * {thing} is the [thing NAME] of wotgw.conf; {name} the affordance name of
  * the TD; {client} the MQTT client identifier. Each is one topic level,
@@ -44,6 +53,8 @@ enum mqtt_topic_kind {
     MQTT_TOPIC_ACTION,
     MQTT_TOPIC_ACTION_RESPONSE,
     MQTT_TOPIC_EVENT,
+    MQTT_TOPIC_PROPERTY_COSE, /* client: the principal */
+    MQTT_TOPIC_EVENT_COSE,    /* client: the principal */
 };
 
 /* A parsed topic: the decoded names (NUL-terminated, never containing a
@@ -52,10 +63,13 @@ struct mqtt_topic {
     enum mqtt_topic_kind kind;
     char thing[MQTT_TOPIC_NAME_MAX + 1];
     char name[MQTT_TOPIC_NAME_MAX + 1];
-    char client[MQTT_TOPIC_NAME_MAX + 1]; /* MQTT_TOPIC_ACTION_RESPONSE only, else "" */
+    /* MQTT_TOPIC_ACTION_RESPONSE: the client id; *_COSE: the principal;
+     * else "" */
+    char client[MQTT_TOPIC_NAME_MAX + 1];
 };
 
-/* "property", "property-set", "action", "action-response", "event". */
+/* "property", "property-set", "action", "action-response", "event",
+ * "property-cose", "event-cose". */
 const char *mqtt_topic_kind_name(enum mqtt_topic_kind k);
 
 /* A valid topic_prefix: 1 to MQTT_TOPIC_PREFIX_MAX bytes, levels of
@@ -70,7 +84,7 @@ bool mqtt_prefix_valid(const char *prefix);
 int mqtt_topic_parse(const char *prefix, const char *topic, struct mqtt_topic *out);
 
 /* Writes the topic of kind for thing and name (and client for
- * MQTT_TOPIC_ACTION_RESPONSE) into buf, encoding each name. A NULL name
+ * MQTT_TOPIC_ACTION_RESPONSE, the principal for *_COSE) into buf, encoding each name. A NULL name
  * or client writes the single-level wildcard "+" instead: a filter.
  * Returns the length (without the NUL), -EINVAL (bad prefix, empty name,
  * missing thing) or -ENAMETOOLONG (a name over MQTT_TOPIC_NAME_MAX, or
@@ -110,6 +124,9 @@ const char *mqtt_filter_strip_share(const char *filter);
  *              event → subscribeevent
  *              action-response → invokeaction (and {client} must be the
  *                         subscriber's own client id: the caller checks)
+ *              property-cose → observeproperty, readproperty; event-cose →
+ *                         subscribeevent (and {principal} must be the
+ *                         subscriber's principal: the caller checks)
  * The thing-level operations (observeallproperties, readallproperties,
  * subscribeallevents) never authorize one affordance's topic: like the
  * HTTPS readallproperties, which answers with only the properties the

@@ -1052,6 +1052,8 @@ static const struct command commands[] = {
          "key-rotate [--alg ES256|EdDSA] [--drop-old]"},
         {"cose-key", STORE_KEYS, true, true, O_ROTATE, 0, "cose-key THING [--rotate]"},
         {"cose-consumer-add", STORE_KEYS, true, true, 0, 0, "cose-consumer-add PRINCIPAL KEYFILE"},
+        {"cose-consumer-secret", STORE_KEYS, true, true, 0, 0,
+         "cose-consumer-secret PRINCIPAL A128GCM|AES-CCM-16-64-128|HMAC256/64|HMAC256/256 OUTFILE"},
 };
 
 static void usage(FILE *out)
@@ -1070,7 +1072,8 @@ static void usage(FILE *out)
             "                      psk or oscore;\n"
             "                      key-rotate: the key directory, default " DEFAULT_KEY_DIR ";\n"
             "                      cose-key: the directory, default " DEFAULT_COSE_DIR ";\n"
-            "                      cose-consumer-add: default " DEFAULT_COSE_KEYS ")\n"
+            "                      cose-consumer-add, cose-consumer-secret: "
+            "default " DEFAULT_COSE_KEYS ")\n"
             "  -g, --groups LIST   groups, separated by commas (\"\" for none)\n"
             "      --stdin         read the password from one line of standard input\n"
             "      --no-password   a user that cannot log in with a password (hash \"!\")\n"
@@ -1538,8 +1541,134 @@ out:
     cose_consumers_free(cc);
     cose_key_free(k);
     free(raw);
+    if (old) /* the file may hold symmetric keys */
+        OPENSSL_cleanse(old, old_len);
     free(old);
+    if (buf)
+        OPENSSL_cleanse(buf, strlen(buf));
     free(buf);
+    return rc;
+}
+
+/* cose-consumer-secret: a new symmetric COSE_Key (random key, random
+ * 8-byte kid, bound to alg) shared with principal: written whole to
+ * outfile (binary COSE_Key, mode 0600, never overwritten) for the
+ * consumer, and appended to the consumers' keys file (cose_consumers.h);
+ * the kid in hex goes to stdout. The key itself is never printed. */
+static int cose_consumer_secret(const char *path, const char *principal, const char *alg_name,
+                                const char *outfile)
+{
+    static const struct {
+        const char *name;
+        int64_t alg;
+    } algs[] = {{"A128GCM", COSE_ALG_A128GCM},
+                {"AES-CCM-16-64-128", COSE_ALG_AES_CCM_16_64_128},
+                {"HMAC256/64", COSE_ALG_HMAC256_64},
+                {"HMAC256/256", COSE_ALG_HMAC256_256}};
+    int rc = EXIT_INPUT, lock = -1, fd = -1, r;
+    char *old = NULL, *buf = NULL;
+    size_t old_len = 0, n = 0, enc_len = 0;
+    bool made_out = false;
+    struct cose_key *k = NULL;
+    struct cose_consumers *cc = NULL;
+    struct diags d = {0};
+    uint8_t kid[8], enc[COSE_KEY_ENCODED_MAX];
+    char hex[2 * COSE_KEY_ENCODED_MAX + 1], kid_hex[2 * sizeof(kid) + 1];
+    int64_t alg = COSE_ALG_NONE;
+    size_t pl = strlen(principal);
+    hex[0] = '\0';
+    if (!pl || pl > COSE_CONSUMERS_MAX_PRINCIPAL || strcspn(principal, " \t\r\n#") != pl) {
+        msg("invalid principal (1 to %d characters, no blanks or '#')",
+            COSE_CONSUMERS_MAX_PRINCIPAL);
+        goto out;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(algs); i++)
+        if (!strcmp(alg_name, algs[i].name))
+            alg = algs[i].alg;
+    if (alg == COSE_ALG_NONE) {
+        msg("unknown algorithm '%s': A128GCM or AES-CCM-16-64-128 (values wotgw encrypts to the "
+            "consumer), HMAC256/64 or HMAC256/256 (the consumer's MACed commands)",
+            alg_name);
+        goto out;
+    }
+    rc = EXIT_IO;
+    if (RAND_bytes(kid, sizeof kid) != 1 || cose_key_generate(alg, kid, sizeof kid, &k) < 0 ||
+        cose_key_encode(k, true, enc, sizeof enc, &enc_len) < 0) {
+        msg("cannot make a key");
+        goto out;
+    }
+    hex_encode(enc, enc_len, hex);
+    hex_encode(kid, sizeof kid, kid_hex);
+    if ((lock = lock_file(path)) < 0)
+        goto out;
+    struct cfile f = {.path = (char *)path};
+    r = util_read_file(path, COSE_CONSUMERS_FILE_MAX, &old, &old_len);
+    if (r == 0) {
+        f.exists = stat(path, &f.stat) == 0;
+        if (cose_consumers_load(path, &cc, &d) < 0) {
+            diag_print(&d, stderr);
+            msg("%s: fix the file first", path);
+            rc = EXIT_INPUT;
+            goto out;
+        }
+    } else if (r != -ENOENT) {
+        msg("%s: %s", path, strerror(-r));
+        goto out;
+    }
+    /* the consumer's copy first: a key wotgw has and the consumer not is useless */
+    fd = open(outfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        msg("%s: %s%s", outfile, strerror(errno),
+            errno == EEXIST ? " (it is never overwritten)" : "");
+        rc = errno == EEXIST ? EXIT_INPUT : EXIT_IO;
+        goto out;
+    }
+    made_out = true;
+    if (write(fd, enc, enc_len) != (ssize_t)enc_len || fsync(fd) < 0 || close(fd) < 0) {
+        fd = -1;
+        msg("%s: cannot write: %s", outfile, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    int m = asprintf(&buf, "%.*s%s%s %s\n", (int)old_len, old ? old : "",
+                     old_len && old[old_len - 1] != '\n' ? "\n" : "", principal, hex);
+    if (m < 0) {
+        buf = NULL;
+        goto out;
+    }
+    n = (size_t)m;
+    if ((r = write_atomic(&f, buf, n)) < 0) {
+        msg("%s: cannot write: %s", path, strerror(-r));
+        goto out;
+    }
+    made_out = false; /* both written */
+    printf("%s\n", kid_hex);
+    if (fflush(stdout) != 0)
+        goto out;
+    info("symmetric COSE key %s (%s) of %s added to %s and written to %s for the consumer; run "
+         "'systemctl reload wotgw' to use it",
+         kid_hex, alg_name, principal, path, outfile);
+    rc = EXIT_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (made_out)
+        unlink(outfile);
+    if (lock >= 0)
+        close(lock);
+    OPENSSL_cleanse(enc, sizeof enc);
+    OPENSSL_cleanse(hex, sizeof hex);
+    if (buf) {
+        OPENSSL_cleanse(buf, n);
+        free(buf);
+    }
+    if (old) {
+        OPENSSL_cleanse(old, old_len);
+        free(old);
+    }
+    diag_free(&d);
+    cose_consumers_free(cc);
+    cose_key_free(k);
     return rc;
 }
 
@@ -1716,6 +1845,15 @@ int main(int argc, char **argv)
         }
         rc = cose_consumer_add(a.file ? a.file : DEFAULT_COSE_KEYS, argv[optind + 1],
                                argv[optind + 2]);
+        goto out;
+    }
+    if (!strcmp(cmd->name, "cose-consumer-secret")) {
+        if (argc - optind != 4 || a.opts) {
+            msg("usage: %s %s", prog, cmd->synopsis);
+            goto usage_error;
+        }
+        rc = cose_consumer_secret(a.file ? a.file : DEFAULT_COSE_KEYS, argv[optind + 1],
+                                  argv[optind + 2], argv[optind + 3]);
         goto out;
     }
     int want = 1 + (cmd->takes_name ? 1 : 0);

@@ -340,10 +340,12 @@ static enum wot_aff_kind topic_aff_kind(enum mqtt_topic_kind k)
 {
     switch (k) {
     case MQTT_TOPIC_PROPERTY:
-    case MQTT_TOPIC_PROPERTY_SET: return AFF_PROPERTY;
+    case MQTT_TOPIC_PROPERTY_SET:
+    case MQTT_TOPIC_PROPERTY_COSE: return AFF_PROPERTY;
     case MQTT_TOPIC_ACTION:
     case MQTT_TOPIC_ACTION_RESPONSE: return AFF_ACTION;
-    case MQTT_TOPIC_EVENT: return AFF_EVENT;
+    case MQTT_TOPIC_EVENT:
+    case MQTT_TOPIC_EVENT_COSE: return AFF_EVENT;
     }
     return AFF_THING;
 }
@@ -363,6 +365,12 @@ static const struct thing *resolve(const struct mqacl *a, const char *topic, str
     }
     if (!td_find(th->td, topic_aff_kind(t->kind), t->name)) {
         *reason = "no such affordance";
+        return NULL;
+    }
+    /* an encrypted topic exists for the principals cose_encrypt_to names */
+    if ((t->kind == MQTT_TOPIC_PROPERTY_COSE || t->kind == MQTT_TOPIC_EVENT_COSE) &&
+        !util_strv_contains(th->conf->cose_encrypt_to, t->client)) {
+        *reason = "no such encrypted topic (cose_encrypt_to)";
         return NULL;
     }
     return th;
@@ -418,6 +426,13 @@ static void decide_topic(const struct mqacl *a, const struct mqacl_client *cl, c
             snprintf(v->principal, sizeof(v->principal), "%s", dec.principal);
         }
         if (dec.verdict == POLICY_ALLOW) {
+            /* a COSE_Encrypt0 topic: only for the principal it is
+             * encrypted to (what the policy decided for) */
+            if ((t.kind == MQTT_TOPIC_PROPERTY_COSE || t.kind == MQTT_TOPIC_EVENT_COSE) &&
+                strcmp(dec.principal, t.client) != 0) {
+                v->reason = "the encrypted topic of another principal";
+                return;
+            }
             v->allow = true;
             return;
         }
@@ -472,6 +487,31 @@ static void decide_wildcard(const struct mqacl *a, const struct mqacl_client *cl
                 return;
             }
         }
+        /* the COSE_Encrypt0 topics of the thing's values and events */
+        for (size_t k = 0; th->conf->cose_encrypt_to && k < th->td->n_affs; k++) {
+            const struct td_affordance *af = &th->td->affs[k];
+            if (af->kind != AFF_PROPERTY && af->kind != AFF_EVENT)
+                continue;
+            for (char *const *p = th->conf->cose_encrypt_to; *p; p++) {
+                if (mqtt_topic_format(prefix,
+                                      af->kind == AFF_PROPERTY ? MQTT_TOPIC_PROPERTY_COSE
+                                                               : MQTT_TOPIC_EVENT_COSE,
+                                      th->conf->name, af->name, *p, topic, sizeof(topic)) < 0 ||
+                    !mqtt_filter_match(filter, topic))
+                    continue;
+                if (!budget--) {
+                    v->reason = "the filter matches too many topics to check";
+                    return;
+                }
+                struct verdict one;
+                decide_topic(a, cl, topic, false, now, &one);
+                if (one.allow) {
+                    *v = one;
+                    v->op = "subscribe";
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -494,7 +534,8 @@ static bool daemon_check(const struct mqacl *a, enum mqacl_access access, const 
         return false;
     bool ok = access == MQACL_WRITE
                       ? (t.kind == MQTT_TOPIC_PROPERTY || t.kind == MQTT_TOPIC_EVENT ||
-                         t.kind == MQTT_TOPIC_ACTION_RESPONSE)
+                         t.kind == MQTT_TOPIC_ACTION_RESPONSE ||
+                         t.kind == MQTT_TOPIC_PROPERTY_COSE || t.kind == MQTT_TOPIC_EVENT_COSE)
                       : (t.kind == MQTT_TOPIC_PROPERTY_SET || t.kind == MQTT_TOPIC_ACTION ||
                          t.kind == MQTT_TOPIC_PROPERTY);
     *reason = ok ? "allowed" : "not a topic wotgw's own client uses that way";

@@ -31,7 +31,11 @@
  * wildcard never widens access. Response topics
  * PREFIX/{thing}/actions/{name}/response/{client}[/...] are readable only
  * by the client whose id is {client}, and only with invokeaction on that
- * action. UNSUBSCRIBE is always allowed. Everything outside the layout
+ * action. The COSE_Encrypt0 topics of a thing with cose_encrypt_to,
+ * PREFIX/{thing}/properties|events/{name}/cose/{principal}, exist only
+ * for the principals it names and are readable only by {principal}
+ * itself (the principal the policy decided for, with the operations of
+ * the plain topic). UNSUBSCRIBE is always allowed. Everything outside the layout
  * ($SYS included) is denied, and so is a consumer's PUBLISH with the
  * retain flag: a retained command would be carried out again every time
  * wotgw subscribes.
@@ -41,10 +45,9 @@
  * subscribe and delivery of that connection is denied; the client must
  * reconnect with a fresh token.
  *
- * wotgw's own client may publish to property, event and response topics
- * of configured things and affordances, and subscribe to and receive the
- * set and action topics (and the property topics, to restore retained
- * values), nothing else.
+ * wotgw's own client may publish to property, event, encrypted property
+ * and event, and response topics of configured things and affordances, and subscribe to and receive
+ * the set and action topics (and the property topics, to restore retained values), nothing else.
  *
  * Decisions are cached per client (MQACL_CACHE_SLOTS entries keyed by
  * access and topic, compared in full) and dropped on every reload.

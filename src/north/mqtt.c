@@ -74,6 +74,11 @@ struct feed {
     /* [thing] cose_sign = yes: what is published is a COSE_Sign1 of the
      * value (cose_sign.h) */
     struct cose_signer *cose;
+    /* [thing] cose_encrypt_to: what is published goes only as a
+     * COSE_Encrypt0 to each principal, on its own topic
+     * (MQTT_TOPIC_*_COSE); nothing on the plain topic */
+    char **enc_to, **enc_topics;
+    size_t n_enc;
 };
 
 struct mq {
@@ -137,16 +142,29 @@ static int mqtt_check(const struct gw_state *s, struct diags *d)
     if (!mc->enabled)
         return 0;
     const char *cose_keys = s->conf->credentials.cose_keys;
-    for (size_t i = 0; i < s->n_things; i++)
-        if (s->things[i].conf->cose_commands && !cose_keys) {
-            diag_add(d, s->conf->path, s->things[i].conf->line,
-                     "thing %s: cose_commands = required needs [credentials] cose_keys",
-                     s->things[i].conf->name);
+    for (size_t i = 0; i < s->n_things; i++) {
+        const struct thing_conf *tc = s->things[i].conf;
+        if ((tc->cose_commands || tc->cose_encrypt_to) && !cose_keys) {
+            diag_add(d, s->conf->path, tc->line, "thing %s: %s needs [credentials] cose_keys",
+                     tc->name, tc->cose_commands ? "cose_commands = required" : "cose_encrypt_to");
             return -EINVAL;
         }
+    }
     if (cose_keys) {
         struct cose_consumers *cc = NULL;
         int r = cose_consumers_load(cose_keys, &cc, d);
+        /* every principal a thing encrypts to has an encryption key */
+        for (size_t i = 0; r == 0 && i < s->n_things; i++) {
+            const struct thing_conf *tc = s->things[i].conf;
+            for (char **p = tc->cose_encrypt_to; p && *p; p++)
+                if (!cose_consumers_enc_key(cc, *p)) {
+                    diag_add(d, s->conf->path, tc->cose_encrypt_to_line,
+                             "thing %s: cose_encrypt_to names %s, who has no A128GCM or "
+                             "AES-CCM-16-64-128 key in %s (wotgw-passwd cose-consumer-secret)",
+                             tc->name, *p, cose_keys);
+                    r = -EINVAL;
+                }
+        }
         cose_consumers_free(cc);
         if (r < 0)
             return r;
@@ -472,10 +490,36 @@ static void feed_store(struct feed *f, const uint8_t *data, size_t len, const ch
     feed_publish(f);
 }
 
+/* A value or event as a COSE_Encrypt0 to each principal of the thing's
+ * cose_encrypt_to, on that principal's topic. */
+static void feed_send_encrypted(struct feed *f, const uint8_t *data, size_t len, bool retain,
+                                const char *type)
+{
+    for (size_t i = 0; i < f->n_enc; i++) {
+        const struct cose_key *k = cose_consumers_enc_key(f->m->consumers, f->enc_to[i]);
+        uint8_t *msg = NULL;
+        size_t mlen = 0;
+        int r = k ? cose_consumers_encrypt0(k, type, data, len, &msg, &mlen) : -ENOKEY;
+        if (r < 0) {
+            log_msg(LOG_ERR, "mqtt: cannot encrypt %s/%s to %s as COSE_Encrypt0: %s", f->thing,
+                    f->name, f->enc_to[i],
+                    r == -ENOKEY ? "no encryption key in cose_keys" : strerror(-r));
+            f->m->dropped++;
+            continue;
+        }
+        publish(f->m, f->enc_topics[i], msg, mlen, retain, COSE_ENCRYPT0_MEDIA, NULL, 0, 0);
+        free(msg);
+    }
+}
+
 /* A value or event to the feed's topic, signed for a thing with a COSE key. */
 static void feed_send(struct feed *f, const uint8_t *data, size_t len, bool retain,
                       const char *type)
 {
+    if (f->n_enc) {
+        feed_send_encrypted(f, data, len, retain, type);
+        return;
+    }
     if (!f->cose) {
         publish(f->m, f->topic, data, len, retain, type, NULL, 0, 0);
         return;
@@ -645,6 +689,8 @@ static void feeds_stop(struct mq *m)
         free(f->last);
         free(f->last_type);
         cose_signer_unref(f->cose);
+        util_strv_free(f->enc_to);
+        util_strv_free(f->enc_topics);
     }
     free(m->feeds);
     m->feeds = NULL;
@@ -669,6 +715,35 @@ static bool offered_over_mqtt(const json_t *exposed, const char *collection, con
             return true;
     }
     return false;
+}
+
+/* f's COSE_Encrypt0 topics, one for each principal of to (NULL: none). */
+static int feed_enc_topics(struct mq *m, struct feed *f, char *const *to)
+{
+    size_t n = 0;
+    while (to && to[n])
+        n++;
+    if (!n)
+        return 0;
+    f->enc_to = calloc(n + 1, sizeof(char *));
+    f->enc_topics = calloc(n + 1, sizeof(char *));
+    if (!f->enc_to || !f->enc_topics)
+        return -ENOMEM;
+    enum mqtt_topic_kind kind =
+            f->kind == MQTT_TOPIC_PROPERTY ? MQTT_TOPIC_PROPERTY_COSE : MQTT_TOPIC_EVENT_COSE;
+    for (size_t i = 0; i < n; i++) {
+        char topic[MQTT_TOPIC_MAX + 1];
+        int r = mqtt_topic_format(m->prefix, kind, f->thing, f->name, to[i], topic, sizeof(topic));
+        if (r < 0) {
+            log_msg(LOG_ERR, "mqtt: no COSE_Encrypt0 topic for %s/%s to %s: %s", f->thing, f->name,
+                    to[i], strerror(-r));
+            continue;
+        }
+        if (!(f->enc_to[f->n_enc] = strdup(to[i])) || !(f->enc_topics[f->n_enc] = strdup(topic)))
+            return -ENOMEM;
+        f->n_enc++;
+    }
+    return 0;
 }
 
 static int feeds_build(struct mq *m)
@@ -721,6 +796,9 @@ static int feeds_build(struct mq *m)
             m->n_feeds++;
             if (!f->thing || !f->name || !f->topic)
                 return -ENOMEM;
+            int r = feed_enc_topics(m, f, t->conf->cose_encrypt_to);
+            if (r < 0)
+                return r;
         }
     }
     /* spread the first reads a little */

@@ -10,6 +10,7 @@
  *   - the first line as a device broker URL (south_mqtt_parse_url): when
  *     it parses, the host is an IP literal and the port in 1..65535. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +58,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (r == 0) {
         char buf[MQTT_TOPIC_MAX + 1];
-        int n = mqtt_topic_format(prefix, t.kind, t.thing, t.name,
-                                  t.kind == MQTT_TOPIC_ACTION_RESPONSE ? t.client : NULL, buf,
+        /* the kinds with a client part: action responses, and the COSE
+         * topics of one recipient (.../cose/PRINCIPAL) */
+        bool client = t.kind == MQTT_TOPIC_ACTION_RESPONSE || t.kind == MQTT_TOPIC_PROPERTY_COSE ||
+                      t.kind == MQTT_TOPIC_EVENT_COSE;
+        int n = mqtt_topic_format(prefix, t.kind, t.thing, t.name, client ? t.client : NULL, buf,
                                   sizeof(buf));
         if (n < 0)
             abort();

@@ -12,7 +12,18 @@
 # node:crypto: tests/node/cose-interop/sign-command.mjs) by a key that
 # `wotgw-passwd cose-consumer-add` registered for the principal the plugin
 # vouched for; plain, wrongly signed or someone else's messages get
-# wotgw-status 403 and never reach the device. $1 = build dir.
+# wotgw-status 403 and never reach the device.
+# MACed commands: a command may also be a COSE_Mac0 (cose-js) under a
+# symmetric key `wotgw-passwd cose-consumer-secret` made for the principal;
+# a Mac0 under another key with the same kid is refused.
+# Encrypted values: securelamp (the lamp's TD again) has cose_encrypt_to =
+# alice, bob: its values and events go only as COSE_Encrypt0, to
+# .../cose/alice under alice's A128GCM key and .../cose/bob under bob's
+# AES-CCM-16-64-128 key; cose-js decrypts them with the key file the
+# consumer got (tests/node/cose-interop/consumer-secret.mjs); the plugin
+# lets each read only its own topic; the exposed TD says so
+# (wotgw:objectSecurity "cose-encrypt0", the kid, the recipient) and stays
+# valid TD 1.1. $1 = build dir.
 source tests/integration/lib.sh "$@"
 source tests/integration/gwenv.sh
 gw_pki || { fail "test PKI"; finish; }
@@ -58,8 +69,39 @@ check "a second key with the same kid for alice is refused (exit 1)" \
     bash -c '"$1" -q -f "$2" cose-consumer-add alice "$3" 2>/dev/null; [ $? = 1 ]' _ \
     "$BUILD/wotgw-passwd" "$T/cose_keys" "$T/ck-rogue/alice-es.cosekey"
 check "the keys file holds three public keys" [ "$(grep -c '^[a-z]* a[45]01' "$T/cose_keys")" = 3 ]
+# symmetric keys: made by wotgw-passwd, the consumer's copy in a file
+secret() { "$BUILD/wotgw-passwd" -q -f "$1" cose-consumer-secret "$2" "$3" "$4" 2>>"$T/secret.err"; }
+A_ENC_KID=$(secret "$T/cose_keys" alice A128GCM "$T/ck/alice.enc")
+check "cose-consumer-secret alice A128GCM: prints only the kid ($A_ENC_KID)" grep -qxE '[0-9a-f]{16}' <<<"$A_ENC_KID"
+B_ENC_KID=$(secret "$T/cose_keys" bob AES-CCM-16-64-128 "$T/ck/bob.enc")
+check "cose-consumer-secret bob AES-CCM-16-64-128 ($B_ENC_KID)" grep -qxE '[0-9a-f]{16}' <<<"$B_ENC_KID"
+A_MAC_KID=$(secret "$T/cose_keys" alice HMAC256/64 "$T/ck/alice.mac")
+check "cose-consumer-secret alice HMAC256/64 ($A_MAC_KID)" grep -qxE '[0-9a-f]{16}' <<<"$A_MAC_KID"
+check "the consumer's key file is mode 600" [ "$(stat -c %a "$T/ck/alice.enc")" = 600 ]
+check "the keys file holds the three secret keys and is not open to others" \
+    bash -c '[ "$(grep -c "^[a-z]* a4010402" "$1")" = 3 ] && [ $((0$(stat -c %a "$1") & 7)) = 0 ]' _ "$T/cose_keys"
+check "the secret key is in both files, never on stdout or stderr" bash -c \
+    'k=$(xxd -p "$1" | tr -d "\n"); grep -q "$k" "$2" && ! grep -q "${k: -32}" <<<"$3$(cat "$4")"' \
+    _ "$T/ck/alice.enc" "$T/cose_keys" "$A_ENC_KID$B_ENC_KID$A_MAC_KID" "$T/secret.err"
+check "an existing key file is never overwritten (exit 1)" \
+    bash -c '"$1" -q -f "$2" cose-consumer-secret alice A128GCM "$3" 2>/dev/null; [ $? = 1 ]' _ \
+    "$BUILD/wotgw-passwd" "$T/cose_keys" "$T/ck/alice.enc"
+check "an unknown algorithm is refused (exit 1), nothing written" \
+    bash -c '"$1" -q -f "$2" cose-consumer-secret alice A256GCM "$3" 2>/dev/null; [ $? = 1 ] && [ ! -e "$3" ]' _ \
+    "$BUILD/wotgw-passwd" "$T/cose_keys" "$T/ck/x.enc"
+check "the keys file still holds six keys" [ "$(grep -c '^[a-z]* a[45]' "$T/cose_keys")" = 6 ]
+# a Mac0 key alice never registered, with the kid of her registered one
+secret "$T/rogue_keys" alice HMAC256/64 "$T/ck-rogue/alice.mac" >/dev/null || fail "rogue HMAC key"
+python3 -c '
+import sys
+p, kid = sys.argv[1], bytes.fromhex(sys.argv[2])
+b = open(p, "rb").read()
+i = b.index(b"\x02\x48")  # kid: a bstr of 8 bytes
+open(p, "wb").write(b[:i + 2] + kid + b[i + 10:])' "$T/ck-rogue/alice.mac" "$A_MAC_KID" || fail "rogue key with alice's kid"
 A_PW='alice-Cose-Mqtt-Pass-1'
+B_PW='bob-Cose-Mqtt-Pass-22'
 gw_user alice "$A_PW" family
+gw_user bob "$B_PW"
 {
     gw_conf | sed '/^\[credentials\]$/a cose_keys = cose_keys'
     mq_conf_section
@@ -77,6 +119,13 @@ td = thermometer.td.json
 security = basic
 allow = user:alice
 poll_interval = 1s
+
+[thing securelamp]
+td = lamp.td.json
+security = basic
+allow = user:alice user:bob
+poll_interval = 1s
+cose_encrypt_to = alice, bob
 EOF
 } >"$T/wotgw.conf"
 # wotgw -t: cose_commands without cose_keys, and a keys file with a bad line
@@ -85,10 +134,25 @@ out=$("$BUILD/wotgw" -t -c "$T/bad1.conf" 2>&1)
 check "wotgw -t: cose_commands = required without [credentials] cose_keys is an error" \
     bash -c '[ $2 != 0 ] && grep -q "needs \[credentials\] cose_keys" <<<"$1"' _ "$out" "$?"
 { cat "$T/cose_keys"; echo "carol nothex"; } >"$T/cose_keys.bad"
+chmod 600 "$T/cose_keys.bad"
+BADLINE=$(wc -l <"$T/cose_keys.bad")
 sed 's/^cose_keys = cose_keys$/cose_keys = cose_keys.bad/' "$T/wotgw.conf" >"$T/bad2.conf"
 out=$("$BUILD/wotgw" -t -c "$T/bad2.conf" 2>&1)
 check "wotgw -t: a bad line in the keys file is an error naming it" \
-    bash -c '[ $2 != 0 ] && grep -q "cose_keys.bad:4" <<<"$1"' _ "$out" "$?"
+    bash -c '[ $2 != 0 ] && grep -q "cose_keys.bad:$3" <<<"$1"' _ "$out" "$?" "$BADLINE"
+sed 's/^cose_encrypt_to = alice, bob$/cose_encrypt_to = alice, carol/' "$T/wotgw.conf" >"$T/bad3.conf"
+out=$("$BUILD/wotgw" -t -c "$T/bad3.conf" 2>&1)
+check "wotgw -t: cose_encrypt_to naming a principal without an encryption key is an error" \
+    bash -c '[ $2 != 0 ] && grep -q "cose_encrypt_to names carol, who has no A128GCM" <<<"$1"' _ "$out" "$?"
+sed 's/^cose_encrypt_to = alice, bob$/cose_encrypt_to = alice, bob alice/' "$T/wotgw.conf" >"$T/bad4.conf"
+out=$("$BUILD/wotgw" -t -c "$T/bad4.conf" 2>&1)
+check "wotgw -t: a principal named twice in cose_encrypt_to is an error" \
+    bash -c '[ $2 != 0 ] && grep -q "cose_encrypt_to: .alice. is named twice" <<<"$1"' _ "$out" "$?"
+chmod o+r "$T/cose_keys"
+out=$("$BUILD/wotgw" -t -c "$T/wotgw.conf" 2>&1)
+check "wotgw -t: a keys file with secret keys that others may read is refused" \
+    bash -c '[ $2 != 0 ] && grep -q "chmod o-rwx" <<<"$1"' _ "$out" "$?"
+chmod o-rwx "$T/cose_keys"
 check "wotgw -t accepts the test's config" bash -c '"$1" -t -c "$2" >/dev/null' _ "$BUILD/wotgw" "$T/wotgw.conf"
 mq_broker_up
 gw_start "$T/wotgw.conf" || { fail "daemon starts"; sed 's/^/# /' "$GW_LOG" | tail; finish; }
@@ -107,11 +171,26 @@ gw_curl -u "alice:$A_PW" -o "$T/lamp.td" "$GW_URL/things/lamp"
 check "the TD names the lamp's key" jqt '."wotgw:coseKey".kid | length == 16' "$T/lamp.td"
 check "its MQTT subscribe forms (values, events) are cose-sign1" \
     jqt --arg c "$COSE" '[.properties[].forms[], .events[].forms[] | select(."mqv:controlPacket" == "subscribe")] | length > 0 and all(.contentType == $c and ."wotgw:objectSecurity" == "cose-sign1")' "$T/lamp.td"
-check "its MQTT publish forms (write, invoke) are unchanged" \
-    jqt '[.properties[].forms[], .actions[].forms[] | select(."mqv:controlPacket" == "publish")] | length > 0 and all(.contentType == "application/json")' "$T/lamp.td"
+check "its MQTT publish forms (write, invoke) say cose-sign1-or-mac0-required" \
+    jqt '[.properties[].forms[], .actions[].forms[] | select(."mqv:controlPacket" == "publish")] | length > 0 and all(.contentType == "application/cose" and ."wotgw:objectSecurity" == "cose-sign1-or-mac0-required")' "$T/lamp.td"
+check "its HTTPS invoke form is unchanged" \
+    jqt '[.actions[].forms[] | select(."htv:methodName" == "POST" and (."wotgw:objectSecurity" | not))] | length > 0' "$T/lamp.td"
+ENC='application/cose; cose-type="cose-encrypt0"'
+gw_curl -u "alice:$A_PW" -o "$T/slamp.td" "$GW_URL/things/securelamp"
+check "securelamp's TD: every MQTT subscribe form is cose-encrypt0 to alice or bob, with the kid" \
+    jqt --arg c "$ENC" --arg a "$A_ENC_KID" --arg b "$B_ENC_KID" '[.properties[].forms[], .events[].forms[], .forms[]? | select(."mqv:controlPacket" == "subscribe")] | length > 0 and all(.contentType == $c and ."wotgw:objectSecurity" == "cose-encrypt0" and ((."wotgw:coseRecipient" == "alice" and ."wotgw:coseKid" == $a and (."mqv:filter" | endswith("/cose/alice"))) or (."wotgw:coseRecipient" == "bob" and ."wotgw:coseKid" == $b and (."mqv:filter" | endswith("/cose/bob")))))' "$T/slamp.td"
+check "... one for each recipient (brightness: readproperty and observeproperty for both)" \
+    jqt '[.properties.brightness.forms[] | select(."mqv:controlPacket" == "subscribe") | ."wotgw:coseRecipient" + ":" + .op] | sort == ["alice:observeproperty","alice:readproperty","bob:observeproperty","bob:readproperty"]' "$T/slamp.td"
+check "... the href ends with the recipient's topic too" \
+    jqt '[.properties[].forms[], .events[].forms[] | select(."mqv:controlPacket" == "subscribe") | (. as $f | $f.href | endswith($f."mqv:filter"))] | length > 0 and all' "$T/slamp.td"
+check "... no MQTT filter on a plain value or event topic" \
+    jqt '[.. | objects | select(has("mqv:filter")) | ."mqv:filter" | select(test("/cose/") | not)] | length == 0' "$T/slamp.td"
+check "... and no key in the TD" bash -c '! grep -q "$(xxd -p "$2" | tr -d "\n" | tail -c 32)" "$1"' _ "$T/slamp.td" "$T/ck/alice.enc"
 if [ -f tests/node/validate-td.mjs ] && [ -d tests/node/node_modules ]; then
     check "the TD is valid against the TD 1.1 schema" \
         bash -c 'timeout 30 node tests/node/validate-td.mjs "$1" >/dev/null 2>&1' _ "$T/lamp.td"
+    check "securelamp's TD is valid against the TD 1.1 schema" \
+        bash -c 'timeout 30 node tests/node/validate-td.mjs "$1" >/dev/null 2>&1' _ "$T/slamp.td"
 fi
 
 # ---- retained values -------------------------------------------------------------
@@ -137,6 +216,48 @@ if out=$(verify "$T/lamp.td" "$T/m3"); then
 else
     fail "an event verifies: $out"
 fi
+
+# ---- values and events encrypted to alice and bob (cose_encrypt_to) ----------------
+decrypt() { timeout 30 node "$NODEDIR/consumer-secret.mjs" decrypt "$@"; }
+BOB=(-u bob -P "$B_PW")
+sub_bob() { timeout 10 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${BOB[@]}" -t "$1" -C 1 -W 5 -N >"$2" 2>"$T/sub.err"; }
+dev lamp/properties/brightness >"$T/want3"
+sub_raw wot/securelamp/properties/brightness/cose/alice "$T/e1"
+if out=$(decrypt "$T/ck/alice.enc" "$T/e1" "$T/want3"); then
+    ok "alice's retained brightness: a COSE_Encrypt0 (A128GCM) cose-js decrypts with her key = the device's ($out)"
+else
+    fail "alice's retained brightness decrypts: $out"
+fi
+check "... its protected content type is application/json (50), the kid hers" grep -q "kid=$A_ENC_KID alg=1 ctype=50" <<<"$out"
+check "... the device's value is not in it in plain text" bash -c '! grep -qF "$(cat "$1")" "$2"' _ "$T/want3" "$T/e1"
+out=$(sub_fmt wot/securelamp/properties/brightness/cose/alice '%C')
+check "... its MQTT 5 content type is $ENC" [ "$out" = "$ENC" ]
+sub_bob wot/securelamp/properties/brightness/cose/bob "$T/e2"
+if out=$(decrypt "$T/ck/bob.enc" "$T/e2" "$T/want3"); then
+    ok "bob's retained brightness: a COSE_Encrypt0 (AES-CCM-16-64-128) cose-js decrypts with his key ($out)"
+else
+    fail "bob's retained brightness decrypts: $out"
+fi
+check "alice's key does not decrypt bob's message" bash -c '! timeout 30 node "$1/consumer-secret.mjs" decrypt "$2" "$3" >/dev/null' _ "$NODEDIR" "$T/ck/alice.enc" "$T/e2"
+python3 -c 'import sys; m=bytearray(open(sys.argv[1],"rb").read()); m[-1]^=1; open(sys.argv[2],"wb").write(m)' "$T/e1" "$T/e1x"
+check "a flipped byte fails decryption" bash -c '! timeout 30 node "$1/consumer-secret.mjs" decrypt "$2" "$3" >/dev/null' _ "$NODEDIR" "$T/ck/alice.enc" "$T/e1x"
+out=$(timeout 10 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -t wot/securelamp/properties/brightness/cose/bob -W 2 -d 2>&1)
+check "alice may not subscribe to bob's topic (SUBACK 135)" grep -q 'Subscribed (mid: 1): 135' <<<"$out"
+check "... and got nothing of it" bash -c '! grep -q "PUBLISH" <<<"$1"' _ "$out"
+check "the refusal is logged by the plugin" wait_for 5 grep -q 'encrypted topic of another principal' "$T/broker.log"
+out=$(timeout 10 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -t 'wot/securelamp/properties/+/cose/+' -W 3 -v 2>/dev/null | cut -d' ' -f1 | sort -u)
+check "alice's wildcard over every recipient delivers only her own topics ($(tr '\n' ' ' <<<"$out"))" \
+    bash -c 'grep -q /cose/alice <<<"$1" && ! grep -qv /cose/alice <<<"$1"' _ "$out"
+out=$(timeout 10 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -t wot/securelamp/properties/brightness -W 2 -C 1 -d 2>&1)
+check "nothing on securelamp's plain value topic (subscribed, no message)" \
+    bash -c 'grep -q "Subscribed (mid: 1): 0" <<<"$1" && ! grep -q "received PUBLISH" <<<"$1"' _ "$out"
+sub_raw wot/securelamp/events/overheated/cose/alice "$T/e3"
+sub_raw wot/securelamp/events/overheated/cose/alice "$T/e4"
+o3=$(decrypt "$T/ck/alice.enc" "$T/e3")
+o4=$(decrypt "$T/ck/alice.enc" "$T/e4")
+check "two events to alice decrypt ($o3)" bash -c '[ "${1:0:2}" = ok ] && [ "${2:0:2}" = ok ]' _ "$o3" "$o4"
+check "... with different IVs" [ "$(grep -o 'iv=[0-9a-f]*' <<<"$o3")" != "$(grep -o 'iv=[0-9a-f]*' <<<"$o4")" ]
+check "the daemon never failed to encrypt (log)" bash -c '! grep -q "cannot encrypt" "$1"' _ "$GW_LOG"
 
 # ---- signed commands (cose_commands = required) ------------------------------------
 # rr FILE: invoke the lamp's toggle with FILE as the payload, as alice;
@@ -191,6 +312,35 @@ printf false >"$T/v"
 pub_f wot/lamp/properties/on/set "$T/v"
 sleep 0.5
 check "a plain on=false is not written (the device keeps true)" [ "$(dev lamp/properties/on)" = true ]
+
+# ---- MACed commands (COSE_Mac0 under alice's HMAC 256/64 key) ----------------------
+mac() { timeout 30 node "$NODEDIR/consumer-secret.mjs" mac "$@"; }
+mac "$T/ck/alice.mac" "$T/empty" "$T/t-mac" && mac "$T/ck-rogue/alice.mac" "$T/empty" "$T/t-mac-rogue" ||
+    fail "MACing commands (node)"
+before=$(dev lamp/properties/on)
+pub_f wot/lamp/actions/toggle "$T/t-mac"
+check "toggle as alice's COSE_Mac0 (cose-js) reached the device (on was $before)" wait_for 5 bash -c \
+    '[ "$(curl -sS --max-time 2 "$1")" != "$2" ]' _ "$DEV_URL/lamp/properties/on" "$before"
+for v in false true; do
+    printf '%s' "$v" >"$T/v"
+    mac "$T/ck/alice.mac" "$T/v" "$T/wm-$v" || fail "MACing on=$v"
+    pub_f wot/lamp/properties/on/set "$T/wm-$v"
+    check "MACed on=$v written: the device has the Mac0's payload" wait_for 5 bash -c \
+        '[ "$(curl -sS --max-time 2 "$1")" = "$2" ]' _ "$DEV_URL/lamp/properties/on" "$v"
+done
+before=$(dev lamp/properties/on)
+pub_f wot/lamp/actions/toggle "$T/t-mac-rogue"
+check "toggle as a Mac0 under another key with alice's kid: refused (logged)" wait_for 5 grep -q \
+    'AFFORDANCE=toggle OP=invokeaction .*PRINCIPAL=alice .*DECISION=deny .*COSE_Mac0 does not verify' "$GW_LOG"
+python3 -c 'import sys; m=bytearray(open(sys.argv[1],"rb").read()); m[-1]^=1; open(sys.argv[2],"wb").write(m)' "$T/t-mac" "$T/t-mac-flip"
+n=$(grep -c 'COSE_Mac0 does not verify' "$GW_LOG")
+pub_f wot/lamp/actions/toggle "$T/t-mac-flip"
+check "toggle as a Mac0 with a flipped tag byte: refused (logged)" wait_for 5 bash -c \
+    '[ "$(grep -c "COSE_Mac0 does not verify" "$1")" -gt "$2" ]' _ "$GW_LOG" "$n"
+sleep 0.3
+check "neither reached the device" [ "$(dev lamp/properties/on)" = "$before" ]
+check "no log line holds a secret key" bash -c 'l1=$1 l2=$2; shift 2; for f in "$@"; do k=$(xxd -p "$f" | tr -d "\n" | tail -c 32); ! grep -qi "$k" "$l1" "$l2" || exit 1; done' _ \
+    "$GW_LOG" "$T/broker.log" "$T/ck/alice.enc" "$T/ck/bob.enc" "$T/ck/alice.mac"
 
 # reload: alice gets bob's key too (wotgw-passwd, SIGHUP): the message
 # refused above is accepted now
