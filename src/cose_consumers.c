@@ -189,6 +189,13 @@ static int parse_file(const char *path, const char *text, size_t len, void *out,
     return 0;
 }
 
+int cose_consumers_parse(const char *path, const char *text, size_t len,
+                         struct cose_consumers **out, struct diags *d)
+{
+    *out = NULL;
+    return parse_file(path, text, len, out, d);
+}
+
 int cose_consumers_load(const char *path, struct cose_consumers **out, struct diags *d)
 {
     *out = NULL;

@@ -59,6 +59,11 @@ struct cose_consumers {
  * numbers) and the call fails with -EINVAL, -EPERM (a file with
  * symmetric keys that others may access) or the read error. */
 int cose_consumers_load(const char *path, struct cose_consumers **out, struct diags *d);
+/* The file's text as read (the fuzz target); path names it in the
+ * diagnostics (and is stat()ed for the permission check when it holds
+ * symmetric keys). 0, -EINVAL, -EPERM or -ENOMEM. */
+int cose_consumers_parse(const char *path, const char *text, size_t len,
+                         struct cose_consumers **out, struct diags *d);
 void cose_consumers_free(struct cose_consumers *c); /* NULL ok */
 
 /* Checks that msg is a COSE_Sign1 or COSE_Mac0 by one of principal's
