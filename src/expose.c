@@ -706,10 +706,14 @@ static json_t *leaf_definition(struct expose_ctx *x, const struct sec_expr *e)
         r = set_new(o, "scheme", json_string(WOTGW_CONTEXT_PREFIX ":OSCORESecurityScheme"));
         if (!r)
             r = set_new(o, "description",
-                        json_string("OSCORE (RFC 8613) object security on CoAP: requests "
+                        json_string("OSCORE (RFC 8613) object security: requests "
                                     "protected with a security context provisioned on the "
                                     "gateway (AES-CCM-16-64-128, HKDF-SHA-256); forms marked "
-                                    "wotgw:objectSecurity \"oscore\" require it"));
+                                    "wotgw:objectSecurity \"oscore\" require it. On CoAP(S) "
+                                    "the protected request goes to the form's href; on HTTPS "
+                                    "it is POSTed to the origin (https://HOST:PORT/) with "
+                                    "the OSCORE header, the href's path inside it (RFC 8613 "
+                                    "section 11)"));
         break;
     default: r = -EINVAL; break;
     }
@@ -794,6 +798,8 @@ struct north_binding {
      * form whose expression cannot be met here without OSCORE is marked
      * "wotgw:objectSecurity": "oscore". */
     unsigned leaves;
+    /* observe / subscribe can be protected with OSCORE here */
+    bool oscore_streams;
 };
 
 #define SEC_ALL_LEAVES ((1u << SEC_ALLOF) - 1u) /* every leaf scheme */
@@ -820,12 +826,20 @@ static bool https_enabled(const struct config *conf)
     return conf->base_url && *conf->base_url;
 }
 
-/* Everything but OSCORE: OSCORE over HTTP (RFC 8613 section 11) is not
- * offered, so no HTTPS form is promised for an oscore-only expression. */
-#define HTTPS_LEAVES (SEC_ALL_LEAVES & ~SEC_OSCORE_BIT)
+/* Every scheme but psk (a DTLS credential): OSCORE too, over HTTP (RFC
+ * 8613 section 11: the protected request is POSTed to the gateway's
+ * origin, the form's path inside it), but not for observe and subscribe
+ * (oscore_streams). */
+#define HTTPS_LEAVES (SEC_ALL_LEAVES & ~(1u << SEC_PSK))
 static bool https_supports(const struct sec_expr *e)
 {
     return sec_expr_met_by(e, HTTPS_LEAVES);
+}
+/* What the request to a device's own OSCORE endpoint can carry: the
+ * gateway's OSCORE is not one of them (the message is the device's). */
+static bool https_plain_supports(const struct sec_expr *e)
+{
+    return sec_expr_met_by(e, HTTPS_LEAVES & ~SEC_OSCORE_BIT);
 }
 
 static const char *kind_collection(enum wot_aff_kind k)
@@ -1175,10 +1189,10 @@ static int coap_form(const struct expose_ctx *x, const char *base, const struct 
 
 /* One entry per north protocol. */
 static const struct north_binding north_bindings[] = {
-        {"https", https_enabled, https_make_form, https_supports, HTTPS_LEAVES},
-        {"mqtts", mqtts_enabled, mqtts_make_form, mqtts_supports, MQTTS_LEAVES},
-        {"coaps", coaps_enabled, coaps_make_form, coaps_supports, COAPS_LEAVES},
-        {"coap", coap_enabled, coap_make_form, coap_supports, COAP_LEAVES},
+        {"https", https_enabled, https_make_form, https_supports, HTTPS_LEAVES, false},
+        {"mqtts", mqtts_enabled, mqtts_make_form, mqtts_supports, MQTTS_LEAVES, false},
+        {"coaps", coaps_enabled, coaps_make_form, coaps_supports, COAPS_LEAVES, true},
+        {"coap", coap_enabled, coap_make_form, coap_supports, COAP_LEAVES, true},
 };
 
 /* True when a request on nb must be protected with OSCORE to meet e (it
@@ -1196,6 +1210,145 @@ static bool same_expr(const struct sec_expr *a, const struct sec_expr *b)
     return a && b && !strcmp(a->text, b->text);
 }
 
+/* ---- OSCORE passthrough (td.h: the device speaks OSCORE itself) ---------------------- */
+
+#define OSCORE_DEVICE_SC "oscore_device_sc"
+
+/* The definition of end-to-end OSCORE with the device. */
+static int oscore_device_def(struct expose_ctx *x)
+{
+    if (json_object_get(x->defs, OSCORE_DEVICE_SC))
+        return 0;
+    json_t *o = json_object();
+    int r = o ? set_new(o, "scheme", json_string(WOTGW_CONTEXT_PREFIX ":OSCORESecurityScheme"))
+              : -ENOMEM;
+    if (!r)
+        r = set_new(o, "description",
+                    json_string("OSCORE (RFC 8613) end to end with the device: the security "
+                                "context is the device's own, not the gateway's; the gateway "
+                                "forwards the protected messages unchanged (RFC 8613 section "
+                                "11.5). POST the protected request (Content-Type "
+                                "application/oscore, an OSCORE header) to the part of the "
+                                "form's href before \"/oscore/\" followed by \"/oscore\"; the "
+                                "rest of the href's path is the inner Uri-Path"));
+    if (r < 0) {
+        json_decref(o);
+        return r;
+    }
+    return set_new(x->defs, OSCORE_DEVICE_SC, o);
+}
+
+/* Observe is not passed through (one request, one answer). */
+static bool oscore_stream_op(enum wot_op op)
+{
+    switch (op) {
+    case WOT_OP_OBSERVEPROPERTY:
+    case WOT_OP_UNOBSERVEPROPERTY:
+    case WOT_OP_SUBSCRIBEEVENT:
+    case WOT_OP_UNSUBSCRIBEEVENT:
+    case WOT_OP_OBSERVEALLPROPERTIES:
+    case WOT_OP_UNOBSERVEALLPROPERTIES:
+    case WOT_OP_SUBSCRIBEALLEVENTS:
+    case WOT_OP_UNSUBSCRIBEALLEVENTS: return true;
+    default: return false;
+    }
+}
+
+/* One HTTPS form per passthrough form of the device on aff (NULL: thing
+ * level), with the operations of it the policy exposes (not observe nor
+ * subscribe: Observe is not passed through): href
+ * BASE/things/ID/oscore/DEVICE-PATH, the device's contentType,
+ * "wotgw:objectSecurity": "oscore-passthrough", and as security the
+ * gateway's expression and the device's OSCORE. */
+static int add_oscore_forms(struct expose_ctx *x, const struct td_affordance *aff, json_t *forms)
+{
+    const struct td_form *dev = aff ? aff->forms : x->td->forms;
+    size_t n = aff ? aff->n_forms : x->td->n_forms;
+    if (!https_enabled(x->conf))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!dev[i].oscore)
+            continue;
+        json_t *ops = json_array();
+        const struct sec_expr *sec = NULL;
+        if (!ops)
+            return -ENOMEM;
+        for (int op = 0; op < WOT_OP__COUNT; op++) {
+            struct policy_form pf;
+            if (!(dev[i].ops & (1u << op)) || oscore_stream_op((enum wot_op)op))
+                continue;
+            policy_lookup(x->pt, aff ? aff->name : NULL, (enum wot_op)op, &pf);
+            if (!pf.security || !https_plain_supports(pf.security))
+                continue;
+            if (!sec)
+                sec = pf.security;
+            if (append_new(ops, json_string(wot_op_name((enum wot_op)op))) < 0) {
+                json_decref(ops);
+                return -ENOMEM;
+            }
+        }
+        if (!json_array_size(ops)) {
+            json_decref(ops);
+            continue;
+        }
+        /* the device path, without the leading '/', query and fragment */
+        const char *p = strstr(dev[i].href, "://");
+        p = p ? p + 3 + strcspn(p + 3, "/?#") : dev[i].href;
+        if (*p == '/')
+            p++;
+        size_t pl = strcspn(p, "?#{");
+        const char *base = x->conf->base_url;
+        size_t bl = strlen(base);
+        while (bl && base[bl - 1] == '/')
+            bl--;
+        char *href = NULL;
+        if (asprintf(&href, "%.*s/things/%s/oscore/%.*s", (int)bl, base, x->thing_seg, (int)pl, p) <
+            0) {
+            json_decref(ops);
+            return -ENOMEM;
+        }
+        const char *name = def_name(x, sec);
+        json_t *f = json_object();
+        int r = f && name ? 0 : -ENOMEM;
+        if (!r)
+            r = set_new(f, "href", json_string(href));
+        free(href);
+        if (!r)
+            r = set_new(f, "op",
+                        json_array_size(ops) == 1 ? json_incref(json_array_get(ops, 0))
+                                                  : json_incref(ops));
+        if (!r)
+            r = set_new(f, "htv:methodName", json_string("POST"));
+        if (!r)
+            r = set_new(f, "contentType",
+                        json_string(dev[i].content_type ? dev[i].content_type
+                                                        : TD_DEFAULT_CONTENT_TYPE));
+        if (!r)
+            r = oscore_device_def(x);
+        if (!r)
+            r = set_new(f, "security", json_pack("[ss]", name, OSCORE_DEVICE_SC));
+        if (!r && (sec_expr_schemes(sec) & ((1u << SEC_BEARER) | (1u << SEC_OAUTH2)))) {
+            struct policy_form pf;
+            json_t *first = json_array_get(ops, 0);
+            policy_lookup(x->pt, aff ? aff->name : NULL, wot_op_from_name(json_string_value(first)),
+                          &pf);
+            r = set_new(f, "scopes", strv_json(pf.scopes));
+        }
+        if (!r)
+            r = set_new(f, WOTGW_CONTEXT_PREFIX ":objectSecurity",
+                        json_string("oscore-passthrough"));
+        json_decref(ops);
+        if (!r)
+            r = append_new(forms, f);
+        else
+            json_decref(f);
+        if (r < 0)
+            return r;
+        x->n_forms++;
+    }
+    return 0;
+}
+
 /* Adds the forms of aff (NULL: thing) to forms. */
 static int add_forms(struct expose_ctx *x, const struct td_affordance *aff, json_t *forms)
 {
@@ -1208,10 +1361,15 @@ static int add_forms(struct expose_ctx *x, const struct td_affordance *aff, json
         if (!pf.security)
             continue;
         const struct td_form *dev = td_find_form(x->td, aff, (enum wot_op)op, -1);
+        if (!dev && td_find_oscore_form(x->td, aff, op))
+            continue; /* OSCORE end to end only: add_oscore_forms */
         for (size_t b = 0; b < ARRAY_SIZE(north_bindings); b++) {
             const struct north_binding *nb = &north_bindings[b];
             json_t *f = NULL;
             if (!nb->enabled(x->conf) || !nb->supports(pf.security))
+                continue;
+            if (!nb->oscore_streams && needs_oscore(nb, pf.security) &&
+                oscore_stream_op((enum wot_op)op))
                 continue;
             int r = nb->make_form(x, aff, (enum wot_op)op, &f);
             if (r < 0)
@@ -1237,7 +1395,7 @@ static int add_forms(struct expose_ctx *x, const struct td_affordance *aff, json
             x->n_forms++;
         }
     }
-    return 0;
+    return add_oscore_forms(x, aff, forms);
 }
 
 /* The thing-wide expression, else the one most forms use. */

@@ -18,6 +18,7 @@
 #include "mqtt_topic.h"
 #include "north/http_util.h"
 #include "coap_util.h"
+#include "objsec/oscore.h"
 #include "policy.h"
 #include "south/coap.h"
 #include "south/mqtt.h"
@@ -39,6 +40,7 @@ enum call_kind {
     CALL_READALL,  /* readallproperties: the answer is filtered per property */
     CALL_LONGPOLL, /* a stream over a device long-poll form, polled again after each answer */
     CALL_SSE,      /* a stream over a device SSE form */
+    CALL_OSCORE,   /* an OSCORE message passed through (proxy_oscore_forward) */
 };
 
 struct proxy_call {
@@ -63,6 +65,8 @@ struct proxy_call {
     bool ending;         /* streams: end at the next timer */
     int end_status;      /* ... with this status */
     const char *end_why; /* ... and reason */
+    /* CALL_OSCORE: the interaction as logged (no affordance), in points here */
+    struct interaction oscore_in;
 };
 
 struct proxy {
@@ -93,6 +97,9 @@ static const char *principal_or_null(const char *p)
 {
     return p && *p ? p : NULL;
 }
+
+/* OP of an OSCORE passthrough in the log */
+#define PROXY_OSCORE_OP "oscore-passthrough"
 
 static void log_result(const struct interaction *in, const char *op, const char *principal,
                        bool allow, const char *reason, int status, uint64_t t0)
@@ -249,7 +256,8 @@ static void call_finish(struct proxy_call *c, struct proxy_result *res, const ch
     c->south_coap = NULL;
     south_mqtt_cancel(c->south_mqtt);
     c->south_mqtt = NULL;
-    log_result(c->in, NULL, c->principal, true, reason, res->status, c->start_us);
+    log_result(c->in, c->kind == CALL_OSCORE ? PROXY_OSCORE_OP : NULL, c->principal, true, reason,
+               res->status, c->start_us);
     call_unlink(c);
     if (stream)
         p->n_streams--;
@@ -574,6 +582,7 @@ static int start_http(struct proxy_call *c, const struct td_form *f)
         done = sse_done;
         chunk = sse_chunk;
         break;
+    case CALL_OSCORE: return -EPROTONOSUPPORT; /* proxy_oscore_forward, never here */
     }
     return south_http_start(c->p->gw->south, &rq, done, chunk, c, &c->south);
 }
@@ -900,6 +909,22 @@ static uint32_t exposed_ops(const struct thing *t, const char *aff, enum wot_aff
     return ops;
 }
 
+/* A started call joins the proxy's list and counts. */
+static void call_link(struct proxy_call *c, bool stream, struct proxy_call **call)
+{
+    struct proxy *p = c->p;
+    c->next = p->calls;
+    if (p->calls)
+        p->calls->prev = c;
+    p->calls = c;
+    if (stream)
+        p->n_streams++;
+    else
+        p->n_pending++;
+    if (call)
+        *call = c;
+}
+
 int proxy_start(struct proxy *p, const struct interaction *in, const struct proxy_ops *ops,
                 void *ud, struct proxy_call **call, struct proxy_result *res)
 {
@@ -987,6 +1012,18 @@ int proxy_start(struct proxy *p, const struct interaction *in, const struct prox
     }
     c->ref = gw_state_hold(gw);
     int r = start_device(c);
+    if (r == -ENOENT) {
+        const struct td_affordance *aff =
+                in->affordance ? td_find(t->td, wot_op_aff_kind(in->op), in->affordance) : NULL;
+        if ((aff || !in->affordance) && td_find_oscore_form(t->td, aff, (int)in->op)) {
+            call_free(c);
+            res->status = 400;
+            res->detail = "the device takes this operation only OSCORE-protected end to end: "
+                          "use the thing's oscore-passthrough forms";
+            reason = "device needs OSCORE end to end";
+            goto done;
+        }
+    }
     if (r < 0) {
         call_free(c);
         if (r == -ENOMEM)
@@ -997,20 +1034,231 @@ int proxy_start(struct proxy *p, const struct interaction *in, const struct prox
         reason = r == -EPROTONOSUPPORT ? "device protocol not supported" : "no device form";
         goto done;
     }
-    c->next = p->calls;
-    if (p->calls)
-        p->calls->prev = c;
-    p->calls = c;
-    if (stream)
-        p->n_streams++;
-    else
-        p->n_pending++;
-    if (call)
-        *call = c;
+    call_link(c, stream, call);
     return 0;
 
 done:
     log_result(in, NULL, d.principal, allow, reason, res->status, t0);
+    return PROXY_DONE;
+}
+
+/* ---- OSCORE passthrough (RFC 8613 §11.5) ----------------------------------------------- */
+
+/* The device's outer answer, as it came. */
+static void oscore_done(void *ud, const struct south_coap_response *r)
+{
+    struct proxy_call *c = ud;
+    c->south_coap = NULL; /* gone after done() */
+    if (r->error != SOUTH_COAP_OK) {
+        enum south_http_error e = r->error == SOUTH_COAP_CONNECT     ? SOUTH_HTTP_CONNECT
+                                  : r->error == SOUTH_COAP_TIMEOUT   ? SOUTH_HTTP_TIMEOUT
+                                  : r->error == SOUTH_COAP_PROTOCOL  ? SOUTH_HTTP_PROTOCOL
+                                  : r->error == SOUTH_COAP_TOO_LARGE ? SOUTH_HTTP_TOO_LARGE
+                                                                     : SOUTH_HTTP_INTERNAL;
+        const char *detail;
+        int st = south_error_status(e, &detail);
+        fail_call(c, st, detail, south_coap_error_name(r->error));
+        return;
+    }
+    struct proxy_oscore_msg m = {
+            .code = r->code,
+            .has_option = r->has_oscore,
+            .option = r->oscore_option,
+            .option_len = r->oscore_option_len,
+            .payload = r->body,
+            .payload_len = r->body_len,
+    };
+    /* §11: a protected answer (outer 2.04, or 2.05 for Observe) is 200 */
+    int status = r->has_oscore && (r->code == OSCORE_CODE_CHANGED || r->code == OSCORE_CODE_CONTENT)
+                         ? 200
+                         : coap_code_to_http(r->code, r->body_len > 0);
+    struct proxy_result res = {
+            .status = status,
+            .from_device = true,
+            .content_type =
+                    r->has_oscore ? "application/oscore" : coap_format_to_type(r->content_format),
+            .body = r->body,
+            .body_len = r->body_len,
+            .oscore = &m,
+    };
+    call_finish(c, &res, r->has_oscore ? "device answered" : "device answered unprotected", false);
+}
+
+/* The decision for a passthrough: every operation the device offers, on
+ * every affordance and on the thing, decided with the credentials (the
+ * gateway cannot see which one the protected request addresses). The
+ * first refusal wins; an operation not exposed is a refusal too. */
+static void decide_all(const struct policy_env *env, const struct thing *t,
+                       const struct interaction *in, struct policy_decision *d)
+{
+    const struct td *td = t->td;
+    bool any = false;
+    *d = (struct policy_decision){.verdict = POLICY_DENY_NOT_EXPOSED, .reason = "nothing exposed"};
+    for (size_t i = 0; i <= td->n_affs; i++) {
+        const struct td_affordance *aff = i < td->n_affs ? &td->affs[i] : NULL;
+        uint32_t ops = td_ops(td, aff);
+        for (int op = 0; op < WOT_OP__COUNT; op++) {
+            if (!(ops & (1u << op)))
+                continue;
+            struct interaction one = *in;
+            one.affordance = aff ? aff->name : NULL;
+            one.op = (enum wot_op)op;
+            struct policy_decision od;
+            decide(env, t, &one, &od);
+            if (od.verdict == POLICY_DENY_NOT_EXPOSED) {
+                /* not an answer that says which: a 403 for the whole thing */
+                od.verdict = POLICY_DENY_FORBIDDEN;
+                od.reason = "the policy does not expose every operation of the thing; an "
+                            "OSCORE passthrough cannot tell them apart";
+                od.insufficient_scope = false;
+                od.scopes = NULL;
+            }
+            if (od.verdict != POLICY_ALLOW) {
+                *d = od;
+                return;
+            }
+            if (!any)
+                *d = od;
+            any = true;
+        }
+    }
+}
+
+int proxy_oscore_forward(struct proxy *p, const struct interaction *in,
+                         const struct proxy_oscore_msg *req, const struct proxy_ops *ops, void *ud,
+                         struct proxy_call **call, struct proxy_result *res)
+{
+    struct gw *gw = p->gw;
+    const struct gw_state *s = gw->state;
+    uint64_t t0 = now_us();
+    const char *reason = NULL;
+    struct policy_decision d = {0};
+    bool allow = false;
+    struct interaction lin = *in; /* as logged: no affordance */
+    lin.affordance = NULL;
+    *res = (struct proxy_result){0};
+    if (call)
+        *call = NULL;
+    gw->counters.requests++;
+
+    if (gw->stopping) {
+        res->status = 503;
+        res->detail = "the gateway is shutting down";
+        reason = "shutting down";
+        goto done;
+    }
+    const struct thing *t = state_find_thing(s, in->thing);
+    if (!t) {
+        hidden_thing(p, s, in, res);
+        reason = res->status == 404 ? "unknown thing" : "unknown thing, not authenticated";
+        goto done;
+    }
+    struct policy_env env;
+    state_policy_env(s, (int64_t)time(NULL), &env);
+    if (!t->td->oscore_href) {
+        if (!policy_may_see(&env, t->policy, t->td, &in->cred)) {
+            hidden_thing(p, s, in, res);
+            reason = "not exposed to this caller";
+        } else {
+            res->status = 404;
+            res->detail = "this thing does not take OSCORE end to end";
+            reason = "not an OSCORE passthrough thing";
+        }
+        goto done;
+    }
+    decide_all(&env, t, in, &d);
+    if (d.verdict != POLICY_ALLOW) {
+        if (d.verdict == POLICY_DENY_NOT_EXPOSED) { /* the device offers nothing */
+            res->status = 404;
+            res->detail = "not exposed";
+            p->gw->counters.denials++;
+        } else {
+            policy_refusal(p, &d, res);
+        }
+        reason = d.reason;
+        goto done;
+    }
+    allow = true;
+    const struct limits *lim = &s->conf->limits;
+    if (!req->has_option || (req->code != OSCORE_CODE_POST && req->code != OSCORE_CODE_FETCH) ||
+        req->option_len > OSCORE_OPTION_VALUE_MAX || (req->option_len && !req->option)) {
+        res->status = 400;
+        res->detail = !req->has_option                            ? "no OSCORE option"
+                      : req->option_len > OSCORE_OPTION_VALUE_MAX ? "the OSCORE option is too long"
+                      : req->option_len && !req->option           ? "the OSCORE option is malformed"
+                                                        : "an OSCORE request is a POST or a FETCH";
+        reason = "malformed OSCORE request";
+        goto done;
+    }
+    if (req->payload_len > lim->max_body_size) {
+        res->status = 413;
+        res->detail = "the request body is larger than the limit";
+        reason = res->detail;
+        goto done;
+    }
+    if (p->n_pending >= lim->max_pending_requests) {
+        res->status = 503;
+        res->detail = "too many requests in progress";
+        reason = res->detail;
+        goto done;
+    }
+    if (!p->coap) {
+        int r = south_coap_new(gw->ev, &p->coap);
+        if (r == -ENOMEM)
+            return r;
+        if (r < 0) {
+            res->status = 500;
+            res->detail = "internal error";
+            reason = "CoAP client setup failed";
+            goto done;
+        }
+    }
+    struct proxy_call *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->p = p;
+    c->thing = t;
+    c->oscore_in = lin;
+    c->in = &c->oscore_in;
+    c->ops = ops;
+    c->ud = ud;
+    c->start_us = t0;
+    c->kind = CALL_OSCORE;
+    memcpy(c->principal, d.principal, sizeof(c->principal));
+    c->ref = gw_state_hold(gw);
+    const char *url = t->td->oscore_href;
+    const char *tmpl = strchr(url, '{');
+    if (tmpl && !(url = c->url = strndup(url, (size_t)(tmpl - url)))) {
+        call_free(c);
+        return -ENOMEM;
+    }
+    struct south_coap_request rq = {
+            .method = req->code,
+            .url = url,
+            .content_format = -1,
+            .body = req->payload,
+            .body_len = req->payload_len,
+            .timeout_us = lim->device_timeout_us,
+            .max_response = (size_t)lim->max_body_size,
+            .oscore = true,
+            .oscore_option = req->option,
+            .oscore_option_len = req->option_len,
+    };
+    int r = south_coap_start(p->coap, &rq, oscore_done, c, &c->south_coap);
+    if (r < 0) {
+        call_free(c);
+        if (r == -ENOMEM)
+            return r;
+        res->status = 502;
+        res->detail = "the device has no usable form for this operation";
+        reason = "no device form";
+        goto done;
+    }
+    call_link(c, false, call);
+    return 0;
+
+done:
+    log_result(&lin, PROXY_OSCORE_OP, d.principal, allow, reason, res->status, t0);
     return PROXY_DONE;
 }
 

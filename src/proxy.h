@@ -52,6 +52,17 @@ struct gw;
 struct proxy;
 struct proxy_call;
 
+/* An OSCORE message passed through to a device that speaks OSCORE itself
+ * (RFC 8613 §11.5): the gateway maps only the outer message. */
+struct proxy_oscore_msg {
+    uint8_t code;          /* outer CoAP code: request 0.02 POST or 0.05 FETCH; answer */
+    bool has_option;       /* the OSCORE option is present (its value may be empty) */
+    const uint8_t *option; /* OSCORE option value */
+    size_t option_len;
+    const uint8_t *payload;
+    size_t payload_len;
+};
+
 struct proxy_result {
     int status;       /* an HTTP status code, see above */
     bool from_device; /* status, content_type and body are the device's */
@@ -72,6 +83,7 @@ struct proxy_result {
     /* streams: the stream is over because the consumer's credentials or
      * the policy changed, the device ended it, or shutdown */
     bool stream_end;
+    const struct proxy_oscore_msg *oscore; /* passthrough answers */
 };
 
 /* What a front end hands in for the answer. For a stream (observeproperty,
@@ -103,6 +115,38 @@ void proxy_free(struct proxy *p);
  *   < 0         -ENOMEM (nothing logged, done() never called). */
 int proxy_start(struct proxy *p, const struct interaction *in, const struct proxy_ops *ops,
                 void *ud, struct proxy_call **call, struct proxy_result *res);
+
+/* in->thing names the thing, in->cred/peer/protocol as for proxy_start (in->affordance
+ * and in->op are ignored: the gateway cannot see them). The thing must be an OSCORE
+ * passthrough thing (else 404 for callers that may see it, as proxy_start does). The
+ * credentials must meet the security of EVERY form of the thing (the gateway cannot tell
+ * which form is addressed, so it asks what all of them ask). Return values as proxy_start;
+ * on a device answer, done() gets res with status = the HTTP status for the outer code
+ * (2.04 -> 200 per §11), from_device, and res->oscore pointing at the device's outer
+ * answer (valid during the callback). Logged and counted like any interaction (OP
+ * "oscore-passthrough" or similar).
+ *
+ * In detail: every operation the device offers on every affordance and on
+ * the thing (td_ops) is decided with the credentials; the first refusal is
+ * the answer (401 / 403 as proxy_start), and an operation the policy does
+ * not expose is a 403 ("the policy does not expose every operation of the
+ * thing"): a passthrough request could address it. The request needs the
+ * OSCORE option (else 400), a code of 0.02 or 0.05 (else 400), an option
+ * value of at most OSCORE_OPTION_VALUE_MAX bytes (else 400) and a payload
+ * within limits.max_body_size (else 413). It goes to the scheme and
+ * authority of the thing's first passthrough form (td.h: oscore_href) as
+ * one confirmable CoAP request with the OSCORE option and the payload only
+ * (south/coap.h), with limits.device_timeout. res->body / body_len are the
+ * answer's payload too; content_type "application/oscore" when the answer
+ * has the OSCORE option, else the Content-Format's media type or NULL (an
+ * unprotected OSCORE error of the device, RFC 8613 §8.2: its status (e.g.
+ * 401, 400) and diagnostic are the device's, passed on; no challenge
+ * bits). OP in the log: "oscore-passthrough", no affordance. A plain
+ * proxy_start() of an operation the device offers only through OSCORE
+ * gets 400 (nothing is sent to the device). */
+int proxy_oscore_forward(struct proxy *p, const struct interaction *in,
+                         const struct proxy_oscore_msg *req, const struct proxy_ops *ops, void *ud,
+                         struct proxy_call **call, struct proxy_result *res);
 
 /* A request whose protocol method maps to no operation of its route (for
  * HTTP: DELETE on a property, PUT on an action, ...); in->op is ignored.

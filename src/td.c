@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- RFC 3986 references ------------------------------------------------ */
 
@@ -300,6 +301,9 @@ struct ctx {
     bool thing_model; /* saw a {{placeholder}} */
     size_t n_usable;  /* forms with a scheme wotgw knows and a host */
     size_t n_supported;
+    struct td *td;
+    json_t *defs;      /* "securityDefinitions" when an object */
+    bool thing_oscore; /* the thing-level "security" needs OSCORE */
 };
 
 static void warn(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -357,6 +361,131 @@ static bool type_has(json_t *type, const char *a, const char *b)
             return true;
     }
     return false;
+}
+
+/* ---- security: which forms need OSCORE ------------------------------------- */
+
+#define TD_MAX_COMBO_DEPTH 8
+
+/* "oscore", a compact IRI "PREFIX:OSCORESecurityScheme" or an IRI ending
+ * in "#OSCORESecurityScheme". */
+static bool scheme_is_oscore(const char *s)
+{
+    static const char term[] = "OSCORESecurityScheme";
+    if (!strcmp(s, "oscore"))
+        return true;
+    size_t n = strlen(s), t = sizeof(term) - 1;
+    return n > t + 1 && !strcmp(s + n - t, term) && (s[n - t - 1] == ':' || s[n - t - 1] == '#');
+}
+
+static bool def_is_oscore(struct ctx *c, json_t *name, const char *where, unsigned depth);
+
+/* A "security" value: a name or an array of names, all of which apply. */
+static bool sec_is_oscore(struct ctx *c, json_t *sec, const char *where, unsigned depth)
+{
+    if (json_is_string(sec))
+        return def_is_oscore(c, sec, where, depth);
+    if (!json_is_array(sec)) {
+        warn(c, "%s: \"security\" is neither a string nor an array; ignored", where);
+        return false;
+    }
+    size_t i;
+    json_t *e;
+    bool osc = false;
+    json_array_foreach(sec, i, e)
+    {
+        osc |= def_is_oscore(c, e, where, depth);
+    }
+    return osc;
+}
+
+static bool def_is_oscore(struct ctx *c, json_t *name, const char *where, unsigned depth)
+{
+    char nb[72];
+    if (!json_is_string(name)) {
+        warn(c, "%s: a security name is not a string; ignored", where);
+        return false;
+    }
+    const char *n = json_string_value(name);
+    json_t *d = json_object_get(c->defs, n);
+    if (!json_is_object(d)) {
+        warn(c, "%s: security \"%s\" has no definition in \"securityDefinitions\"", where,
+             shown(nb, sizeof(nb), n, false));
+        return false;
+    }
+    const char *scheme = json_string_value(json_object_get(d, "scheme"));
+    if (!scheme) {
+        warn(c, "security definition \"%s\" has no string \"scheme\"",
+             shown(nb, sizeof(nb), n, false));
+        return false;
+    }
+    if (scheme_is_oscore(scheme))
+        return true;
+    if (strcmp(scheme, "combo") || depth >= TD_MAX_COMBO_DEPTH)
+        return false;
+    json_t *all = json_object_get(d, "allOf"), *one = json_object_get(d, "oneOf");
+    if (json_is_array(all)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(all, i, e)
+        {
+            if (def_is_oscore(c, e, where, depth + 1))
+                return true;
+        }
+        return false;
+    }
+    if (json_is_array(one) && json_array_size(one)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(one, i, e)
+        {
+            if (!def_is_oscore(c, e, where, depth + 1))
+                return false;
+        }
+        return true;
+    }
+    warn(c, "security definition \"%s\": a combo without an allOf or oneOf array",
+         shown(nb, sizeof(nb), n, false));
+    return false;
+}
+
+/* Length of "scheme://authority" of an absolute URI. */
+static size_t origin_len(const char *href)
+{
+    const char *p = strstr(href, "://");
+    if (!p)
+        return strlen(href);
+    p += 3;
+    return (size_t)(p - href) + strcspn(p, "/?#");
+}
+
+/* Marks f as an OSCORE passthrough form, or unsupported where OSCORE
+ * cannot be passed through. */
+static void form_oscore(struct ctx *c, struct td_form *f, const char *where)
+{
+    char ub[112];
+    if (strcmp(f->scheme, "coap") != 0) {
+        if (f->supported) {
+            f->supported = false;
+            c->n_supported--;
+        }
+        warn(c, "%s: needs OSCORE over %s, which wotgw cannot pass through (only coap://)", where,
+             f->scheme);
+        return;
+    }
+    if (!f->supported)
+        return; /* no host: warned already */
+    f->oscore = true;
+    if (!c->td->oscore_href) {
+        c->td->oscore_href = f->href;
+    } else {
+        size_t a = origin_len(c->td->oscore_href), b = origin_len(f->href);
+        if (a != b || strncasecmp(c->td->oscore_href, f->href, a))
+            warn(c,
+                 "%s: OSCORE passthrough forms on more than one device address; only the "
+                 "first one's (\"%s\") is used",
+                 where, shown(ub, sizeof(ub), c->td->oscore_href, true));
+    }
 }
 
 /* Optional string member: NULL when absent, a warning when not a string.
@@ -541,6 +670,10 @@ static int parse_form(struct ctx *c, const struct td_affordance *a, json_t *obj,
             c->n_supported++;
         break;
     }
+
+    json_t *fsec = json_object_get(obj, "security");
+    if (fsec ? sec_is_oscore(c, fsec, where, 0) : c->thing_oscore)
+        form_oscore(c, f, where);
 
     if ((r = opt_string(c, obj, "contentType", where, &f->content_type)) < 0 ||
         (r = opt_string(c, obj, "htv:methodName", where, &f->method)) < 0 ||
@@ -772,6 +905,14 @@ static int parse_thing(struct ctx *c, struct td *td)
     }
     if (!td->title)
         return -ENOMEM;
+    json_t *defs = json_object_get(root, "securityDefinitions");
+    if (defs && !json_is_object(defs))
+        warn(c, "\"securityDefinitions\" is not an object; ignored");
+    else
+        c->defs = defs;
+    json_t *sec = json_object_get(root, "security");
+    if (sec)
+        c->thing_oscore = sec_is_oscore(c, sec, "the thing", 0);
     json_t *base = json_object_get(root, "base");
     char ub[112];
     if (base && !json_is_string(base)) {
@@ -823,6 +964,7 @@ int td_parse(const char *path, const char *buf, size_t len, const struct td_limi
     td = calloc(1, sizeof(*td));
     if (!td)
         return -ENOMEM;
+    c.td = td;
     td->path = strdup(c.path);
     if (!td->path) {
         r = -ENOMEM;
@@ -962,7 +1104,7 @@ const struct td_form *td_find_form(const struct td *td, const struct td_affordan
     const struct td_form *first = NULL;
     for (size_t i = 0; i < n; i++) {
         const struct td_form *f = &forms[i];
-        if (!f->supported || !(f->ops & (1u << op)))
+        if (!f->supported || f->oscore || !(f->ops & (1u << op)))
             continue;
         if (pref < 0 || (int)f->protocol == pref)
             return f;
@@ -983,4 +1125,17 @@ uint32_t td_ops(const struct td *td, const struct td_affordance *aff)
         if (forms[i].supported)
             ops |= forms[i].ops;
     return ops;
+}
+
+const struct td_form *td_find_oscore_form(const struct td *td, const struct td_affordance *aff,
+                                          int op)
+{
+    if (!td || op >= WOT_OP__COUNT)
+        return NULL;
+    const struct td_form *forms = aff ? aff->forms : td->forms;
+    size_t n = aff ? aff->n_forms : td->n_forms;
+    for (size_t i = 0; i < n; i++)
+        if (forms[i].oscore && (op < 0 || (forms[i].ops & (1u << op))))
+            return &forms[i];
+    return NULL;
 }

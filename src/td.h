@@ -38,6 +38,9 @@ struct td_form {
     uint32_t ops;               /* bit (1u << enum wot_op) per operation */
     char *method;               /* htv:methodName, NULL when absent */
     char *subprotocol;          /* e.g. "longpoll", "sse", "websub", NULL */
+    bool oscore;                /* a coap:// form whose security is OSCORE (RFC 8613):
+                                   reached only by passing OSCORE messages through
+                                   (td->oscore_href); td_find_form() skips it */
     json_t *json;               /* the form object as in the TD (borrowed ref of td->json) */
 };
 
@@ -60,6 +63,10 @@ struct td {
     size_t n_affs;
     struct td_form *forms; /* top-level (thing) forms, e.g. readallproperties */
     size_t n_forms;
+    /* OSCORE passthrough (the device speaks OSCORE itself): the href of
+     * the first coap:// form whose security is OSCORE, NULL when none.
+     * The outer messages go to its scheme and authority. */
+    const char *oscore_href;
 };
 
 struct td_limits {
@@ -79,6 +86,21 @@ struct td_limits {
  * kept (n_forms 0, a warning). The TD is refused when no form at all
  * resolves to an http(s), coap(s) or mqtt(s) URI with a host.
  *
+ * Security (TD 1.1 §5.3.1.3): a form's "security" (a name or an array of
+ * names, all of which apply) replaces the thing's. A definition whose
+ * "scheme" is "oscore", or a compact IRI whose term is
+ * "OSCORESecurityScheme" ("wotgw:OSCORESecurityScheme"), is OSCORE
+ * (RFC 8613); a "combo" is OSCORE when its allOf names one, or every
+ * name of its oneOf is. A coap:// form that needs OSCORE is a passthrough
+ * form (td_form.oscore): wotgw cannot read nor write what it carries and
+ * forwards OSCORE messages to it unchanged (proxy_oscore_forward); an
+ * http(s) or mqtt(s) form that needs OSCORE is unsupported (a warning).
+ * Passthrough forms on more than one device address: only the first one's
+ * is used (a warning). A malformed "securityDefinitions" or "security", or
+ * a name with no definition, is a warning; the form is then taken as
+ * needing no OSCORE. Other schemes are not looked at: every other form is
+ * called without credentials, as before.
+ *
  * Parses a TD. path is only used in messages. lim NULL (or a 0 field)
  * means 1 MiB and depth 32. Strings from the TD in messages have control
  * characters and URI userinfo masked. Returns 0, -EINVAL (the
@@ -95,12 +117,18 @@ const struct td_affordance *td_find(const struct td *td, enum wot_aff_kind kind,
 const struct td_affordance *td_find_name(const struct td *td, const char *name);
 /* The device form to use for op on aff (NULL aff: thing-level forms):
  * the first supported form whose ops include op, preferring protocol
- * pref when several match. NULL when the device has none. */
+ * pref when several match; OSCORE passthrough forms are never returned.
+ * NULL when the device has none. */
 const struct td_form *td_find_form(const struct td *td, const struct td_affordance *aff,
                                    enum wot_op op, int pref /* enum wot_protocol or -1 */);
 /* Bit set of the operations the device supports on aff (NULL: thing):
- * the union of the ops of its supported forms. */
+ * the union of the ops of its supported forms, OSCORE passthrough forms
+ * included. */
 uint32_t td_ops(const struct td *td, const struct td_affordance *aff);
+/* The first OSCORE passthrough form of aff (NULL: thing level) whose ops
+ * include op (op < 0: any op); NULL when none. */
+const struct td_form *td_find_oscore_form(const struct td *td, const struct td_affordance *aff,
+                                          int op);
 
 /* RFC 3986 §5.2 reference resolution: *out (caller frees) is ref resolved
  * against base, with dot segments removed and the scheme in lower case.

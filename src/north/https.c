@@ -37,10 +37,13 @@
 #include <unistd.h>
 
 #include "auth/extiss.h"
+#include "coap_util.h"
 #include "cose_sign.h"
 #include "log.h"
-#include "oauth/as.h"
+#include "north/http_oscore.h"
 #include "north/http_util.h"
+#include "oauth/as.h"
+#include "oscore_gw.h"
 #include "proxy.h"
 
 #define HTTPS_PEM_MAX        (1u << 20) /* certificate, key and CA files */
@@ -137,6 +140,21 @@ struct https_req {
     /* Accept: application/cose; cose-type="cose-sign1" (cose_sign.h): the
      * thing's key, held until the device's answer is signed */
     struct cose_signer *cose;
+    /* OSCORE over HTTP (north/http_oscore.h): the request's target, its
+     * OSCORE option value; for the gateway's own contexts the server it
+     * was verified with (held until the answer is protected), what
+     * protecting needs, the decrypted request (the route, the context's
+     * name and the payload given to the proxy point into it) */
+    enum http_oscore_target osc;
+    uint8_t osc_opt[OSCORE_OPTION_VALUE_MAX];
+    size_t osc_opt_len;
+    struct oscore_gw *osrv;
+    struct oscore_srv_result osc_res;
+    uint8_t *osc_plain;
+    size_t osc_plain_cap;
+    char *osc_pathbuf;
+    char osc_name[OSCORE_CTX_MAX_NAME + 1];
+    bool osc_get;
     /* streams */
     bool stream;
     bool stream_done;
@@ -431,6 +449,12 @@ static void req_unref(struct https_req *rq)
         OPENSSL_cleanse(rq->body, rq->body_cap);
     as_req_free(rq);
     cose_signer_unref(rq->cose);
+    oscore_gw_unref(rq->osrv);
+    if (rq->osc_plain) {
+        OPENSSL_cleanse(rq->osc_plain, rq->osc_plain_cap);
+        free(rq->osc_plain);
+    }
+    free(rq->osc_pathbuf);
     free(rq->body);
     free(rq->sbuf);
     free(rq);
@@ -646,6 +670,110 @@ static struct MHD_Response *cose_response(struct https_req *rq, const struct pro
     return m;
 }
 
+/* ---- OSCORE over HTTP (RFC 8613 §11, north/http_oscore.h) ---------------------------------- */
+
+/* The HTTP answer for an outer CoAP answer m: 200 with the OSCORE header
+ * and application/oscore for a protected one, else its RFC 8075 status
+ * with the diagnostic as text. Sets rq->resp_status. */
+static struct MHD_Response *osc_http(struct https_req *rq, const struct oscore_msg *m)
+{
+    const struct oscore_option *o = http_oscore_find(m);
+    rq->resp_status = (unsigned)http_oscore_status(m);
+    struct MHD_Response *r = MHD_create_response_from_buffer(m->payload_len, (void *)m->payload,
+                                                             MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return NULL;
+    bool ok = true;
+    if (o) {
+        char hv[HTTP_OSCORE_HDR_MAX];
+        http_oscore_header_encode(o->value, o->len, hv);
+        ok = add_header(r, HTTP_OSCORE_HEADER, hv) == MHD_YES &&
+             add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, HTTP_OSCORE_MEDIA) == MHD_YES;
+    } else if (m->payload_len) {
+        ok = add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8") == MHD_YES;
+    }
+    if (!ok || !common_headers(rq->h, r)) {
+        MHD_destroy_response(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* An unprotected OSCORE error (§8.2): code and diagnostic. */
+static struct MHD_Response *osc_error(struct https_req *rq, uint8_t code, const char *diagnostic)
+{
+    struct oscore_msg m = {.code = code};
+    if (diagnostic) {
+        m.payload = (const uint8_t *)diagnostic;
+        m.payload_len = strlen(diagnostic);
+    }
+    return osc_http(rq, &m);
+}
+
+/* The answer to a request verified with the gateway's contexts: the
+ * result as the inner CoAP answer (RFC 8075 code, Content-Format and
+ * body; a gateway error's detail as its diagnostic payload), protected
+ * with the request's context. */
+static struct MHD_Response *osc_protect(struct https_req *rq, const struct proxy_result *res)
+{
+    static const char too_large[] = "the answer is too large for one OSCORE message";
+    struct oscore_msg plain = {.code = coap_code_from_http(res->status, rq->osc_get)};
+    uint8_t fmt[2];
+    if (res->body || res->from_device) {
+        plain.payload = res->body;
+        plain.payload_len = res->body_len;
+        int f = res->content_type ? coap_format_from_type(res->content_type) : COAP_FORMAT_NONE;
+        if (f != COAP_FORMAT_NONE) {
+            size_t fl = 0;
+            if (f > 255)
+                fmt[fl++] = (uint8_t)(f >> 8);
+            if (f > 0)
+                fmt[fl++] = (uint8_t)f;
+            plain.opts[plain.n_opts++] =
+                    (struct oscore_option){.number = 12, .len = (uint16_t)fl, .value = fmt};
+        }
+    } else if (res->detail) {
+        plain.payload = (const uint8_t *)res->detail;
+        plain.payload_len = strlen(res->detail);
+    }
+    if (plain.payload_len > OSCORE_MAX_PLAINTEXT - 64)
+        plain = (struct oscore_msg){.code = 0xa0, /* 5.00 */
+                                    .payload = (const uint8_t *)too_large,
+                                    .payload_len = sizeof(too_large) - 1};
+    size_t cap = 1 + 8 + plain.payload_len + OSCORE_OVERHEAD + 64;
+    uint8_t *buf = malloc(cap);
+    struct oscore_msg out;
+    struct MHD_Response *r;
+    if (!buf || oscore_server_protect_response(rq->osrv->s, &rq->osc_res, false, &plain, &out, buf,
+                                               cap) < 0)
+        r = osc_error(rq, OSCORE_CODE_INTERNAL, NULL);
+    else
+        r = osc_http(rq, &out);
+    free(buf);
+    return r;
+}
+
+/* The answer to an OSCORE request, from the proxy's result: protected
+ * for the gateway's contexts; for a device's own, its outer answer as it
+ * came, or the gateway's refusal (401 with challenges, 404, 502, ...). */
+static struct MHD_Response *osc_result(struct https_req *rq, const struct proxy_result *res)
+{
+    if (rq->osc == HTTP_OSCORE_GATEWAY)
+        return osc_protect(rq, res);
+    if (res->from_device && res->oscore) {
+        struct oscore_msg m = {.code = res->oscore->code,
+                               .payload = res->oscore->payload,
+                               .payload_len = res->oscore->payload_len};
+        if (res->oscore->has_option)
+            m.opts[m.n_opts++] = (struct oscore_option){.number = OSCORE_OPT_OSCORE,
+                                                        .len = (uint16_t)res->oscore->option_len,
+                                                        .value = res->oscore->option};
+        return osc_http(rq, &m);
+    }
+    rq->resp_status = (unsigned)res->status;
+    return make_response(rq->h, res, rq->route.kind);
+}
+
 /* ---- proxy callbacks ---------------------------------------------------------------------- */
 
 static void on_proxy_done(void *ud, const struct proxy_result *res)
@@ -658,6 +786,11 @@ static void on_proxy_done(void *ud, const struct proxy_result *res)
         return;
     }
     rq->resp_status = (unsigned)res->status;
+    if (rq->osc) {
+        rq->resp = osc_result(rq, res);
+        req_resume(rq);
+        return;
+    }
     /* 204/205 carry no body: nothing to sign */
     if (rq->cose && res->from_device && res->status >= 200 && res->status < 300 &&
         res->status != 204 && res->status != 205)
@@ -772,8 +905,9 @@ struct hdr_scan {
     size_t total;
     const char *authorization, *apikey, *content_type, *content_length, *transfer_encoding;
     const char *cookie;
+    const char *oscore;
     bool expect_continue;
-    unsigned n_authorization, n_apikey, n_content_type;
+    unsigned n_authorization, n_apikey, n_content_type, n_oscore;
 };
 
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -800,6 +934,9 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
         s->transfer_encoding = value;
     } else if (!strcasecmp(key, MHD_HTTP_HEADER_COOKIE)) {
         s->cookie = value;
+    } else if (!strcasecmp(key, HTTP_OSCORE_HEADER)) {
+        s->oscore = value;
+        s->n_oscore++;
     } else if (!strcasecmp(key, MHD_HTTP_HEADER_EXPECT)) {
         s->expect_continue = !strcasecmp(value, "100-continue");
     }
@@ -1004,6 +1141,144 @@ static bool listing_wants_ld(struct MHD_Connection *conn)
     return a && strcasestr(a, "application/ld+json") && !strcasestr(a, "application/td+json");
 }
 
+/* Queues an OSCORE answer made by osc_http() (which set its status). */
+static enum MHD_Result osc_queue(struct https_req *rq, struct MHD_Response *m)
+{
+    return queue(rq, rq->resp_status, m);
+}
+
+/* An OSCORE request's own refusal of the inner request (bad route,
+ * method, payload): logged like queue_error(), answered protected. */
+static enum MHD_Result osc_local(struct https_req *rq, int status, const char *detail)
+{
+    struct log_interaction li = {
+            .thing = rq->route.thing,
+            .affordance = rq->route.aff,
+            .protocol = "https",
+            .peer = rq->cx->peer,
+            .principal = rq->osc_name,
+            .decision = "deny",
+            .reason = detail,
+            .status = status,
+    };
+    log_interaction(LOG_NOTICE, &li);
+    rq->h->gw->counters.requests++;
+    struct proxy_result res = {.status = status, .detail = detail};
+    struct MHD_Response *r = osc_result(rq, &res);
+    return osc_queue(rq, r);
+}
+
+/* The final call of an OSCORE request (RFC 8613 §11): passed through to
+ * a device that speaks OSCORE, or verified with the gateway's contexts,
+ * the inner request routed like a CoAP request to the gateway (the
+ * context's name its credential, with what the HTTP request carries),
+ * the answer protected. */
+static enum MHD_Result osc_dispatch(struct https_req *rq)
+{
+    struct https *h = rq->h;
+    struct proxy_result res;
+    char *body = NULL;
+    int r;
+    if (rq->osc == HTTP_OSCORE_DEVICE) { /* RFC 8613 §11.5: only the outer message is mapped */
+        struct proxy_oscore_msg m = {.code = 0x02, /* POST */
+                                     .has_option = true,
+                                     .option = rq->osc_opt,
+                                     .option_len = rq->osc_opt_len,
+                                     .payload = rq->body,
+                                     .payload_len = rq->body_len};
+        rq->in.op = WOT_OP__INVALID;
+        r = proxy_oscore_forward(h->gw->proxy, &rq->in, &m, &https_proxy_ops, rq, &rq->call, &res);
+        if (r < 0)
+            return MHD_NO;
+        if (r == PROXY_DONE) /* the gateway's own refusal */
+            return queue_result(rq, &res);
+        rq->suspended = true;
+        MHD_suspend_connection(rq->conn);
+        return MHD_YES;
+    }
+    struct oscore_gw *og = h->gw->oscore;
+    if (!og)
+        return osc_queue(rq, osc_error(rq, OSCORE_CODE_BAD_OPTION, "OSCORE is not enabled here"));
+    struct oscore_msg outer;
+    http_oscore_outer_request(rq->osc_opt, rq->osc_opt_len, rq->body, rq->body_len, &outer);
+    rq->osc_plain_cap = rq->body_len + 16;
+    rq->osc_plain = malloc(rq->osc_plain_cap);
+    if (!rq->osc_plain)
+        return MHD_NO;
+    struct oscore_srv_result sr;
+    switch (oscore_server_unprotect(og->s, &outer, rq->osc_plain, rq->osc_plain_cap, &sr)) {
+    case OSCORE_SRV_ERROR: {
+        struct MHD_Response *m = osc_error(rq, sr.code, sr.diagnostic);
+        return osc_queue(rq, m);
+    }
+    case OSCORE_SRV_CHALLENGE: {
+        uint8_t cbuf[256];
+        struct oscore_msg cm;
+        struct MHD_Response *m = oscore_server_challenge(og->s, &sr, &cm, cbuf, sizeof(cbuf)) < 0
+                                         ? osc_error(rq, OSCORE_CODE_INTERNAL, NULL)
+                                         : osc_http(rq, &cm);
+        return osc_queue(rq, m);
+    }
+    case OSCORE_SRV_OK: break;
+    }
+    rq->osrv = oscore_gw_ref(og);
+    rq->osc_res = sr; /* its inner request points into rq->osc_plain */
+    snprintf(rq->osc_name, sizeof(rq->osc_name), "%s", sr.name ? sr.name : "");
+    rq->in.cred.oscore_context = rq->osc_name;
+    rq->osc_get = sr.inner.code == 0x01;
+    const char *method = coap_method_name(sr.inner.code);
+    const char *why = NULL;
+    int fmt = COAP_FORMAT_NONE;
+    int st = http_oscore_inner_route(&sr.inner, &rq->osc_pathbuf, &rq->route, &fmt, &why);
+    if (st)
+        return osc_local(rq, st, why);
+    rq->in.thing = rq->route.thing;
+    rq->in.affordance = rq->route.aff;
+    rq->in.content_type = fmt != COAP_FORMAT_NONE ? coap_format_to_type(fmt) : NULL;
+    rq->in.payload = sr.inner.payload;
+    rq->in.payload_len = sr.inner.payload_len;
+    if (rq->in.payload_len && (rq->osc_get || rq->route.kind <= HTTP_ROUTE_TD))
+        return osc_local(rq, 400, "this request takes no payload");
+    if (rq->route.kind == HTTP_ROUTE_WELLKNOWN || rq->route.kind == HTTP_ROUTE_THINGS ||
+        rq->route.kind == HTTP_ROUTE_TD) {
+        if (!rq->osc_get)
+            return osc_local(rq, 405, "only GET is allowed here");
+        rq->in.op = WOT_OP__INVALID;
+        r = rq->route.kind == HTTP_ROUTE_WELLKNOWN
+                    ? proxy_directory_td(h->gw->proxy, &rq->in, &res, &body)
+            : rq->route.kind == HTTP_ROUTE_THINGS
+                    ? proxy_list_tds(h->gw->proxy, &rq->in, &res, &body)
+                    : proxy_get_td(h->gw->proxy, &rq->in, &res, &body);
+        if (r < 0)
+            return MHD_NO;
+        struct MHD_Response *m = osc_result(rq, &res);
+        free(body);
+        return osc_queue(rq, m);
+    }
+    rq->in.op = method ? http_route_op(rq->route.kind, method) : WOT_OP__INVALID;
+    if (rq->in.op == WOT_OP_OBSERVEPROPERTY || rq->in.op == WOT_OP_SUBSCRIBEEVENT)
+        return osc_local(rq, 400,
+                         "observeproperty and subscribeevent are not offered over OSCORE on "
+                         "HTTP: use CoAP(S) or Server-Sent Events");
+    if (rq->in.op == WOT_OP__INVALID) {
+        static const enum wot_aff_kind kinds[] = {
+                [HTTP_ROUTE_READALL] = AFF_THING,    [HTTP_ROUTE_PROPERTY] = AFF_PROPERTY,
+                [HTTP_ROUTE_OBSERVE] = AFF_PROPERTY, [HTTP_ROUTE_ACTION] = AFF_ACTION,
+                [HTTP_ROUTE_EVENT] = AFF_EVENT,
+        };
+        proxy_not_allowed(h->gw->proxy, &rq->in, kinds[rq->route.kind], &res);
+        return osc_queue(rq, osc_result(rq, &res));
+    }
+    r = proxy_start(h->gw->proxy, &rq->in, &https_proxy_ops, rq, &rq->call, &res);
+    if (r < 0)
+        return MHD_NO;
+    if (r == PROXY_DONE)
+        return osc_queue(rq, osc_result(rq, &res));
+    rq->suspended = true;
+    MHD_suspend_connection(rq->conn);
+    return MHD_YES;
+}
+
 /* The external issuer step is over: decide (see on_request). */
 static void on_extiss_ready(void *ud, int status)
 {
@@ -1037,6 +1312,8 @@ static enum MHD_Result dispatch(struct https_req *rq)
             return queue_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE,
                                "the token's issuer cannot be asked about it now", 0);
     }
+    if (rq->osc)
+        return osc_dispatch(rq);
     rq->in.payload = rq->body;
     rq->in.payload_len = rq->body_len;
     switch (rq->route.kind) {
@@ -1072,6 +1349,124 @@ static enum MHD_Result dispatch(struct https_req *rq)
 static bool method_is(const char *m, const char *want)
 {
     return !strcmp(m, want);
+}
+
+/* The request's credentials (Authorization, the API key header, the TLS
+ * client certificate) into rq->in.cred. false when out of memory. */
+static bool req_credentials(struct https_req *rq, const struct hdr_scan *hs)
+{
+    struct https *h = rq->h;
+    struct credentials *cred = &rq->in.cred;
+    if (hs->n_authorization > 1) {
+        cred->malformed = "more than one Authorization header";
+    } else if (hs->authorization) {
+        if (!strncasecmp(hs->authorization, "Basic", 5)) {
+            rq->basic = malloc(HTTP_BASIC_MAX);
+            if (!rq->basic)
+                return false;
+        }
+        http_parse_authorization(hs->authorization, cred, rq->basic);
+        const char *a = hs->authorization + strspn(hs->authorization, " \t");
+        rq->bearer_scheme = !strncasecmp(a, "Bearer", 6) && (!a[6] || a[6] == ' ' || a[6] == '\t');
+    }
+    if (!cred->malformed && cred->bearer && h->as &&
+        as_token_revoked(h->as, cred->bearer, cred->bearer_len))
+        cred->malformed = "the access token was revoked";
+    if (!cred->malformed) {
+        if (hs->n_apikey > 1)
+            cred->malformed = "more than one API key header";
+        else
+            http_parse_apikey(hs->apikey, cred);
+    }
+    struct https_conn *cx = rq->cx;
+    if (!cx->cert_checked)
+        conn_check_cert(cx, rq->conn);
+    if (cx->cert_ok) {
+        cred->cert_cn = cx->cert_cn;
+        cred->cert_sha256 = cx->cert_sha256;
+    }
+    return true;
+}
+
+/* A refusal of an OSCORE request before its body was read. */
+static enum MHD_Result osc_refuse(struct https_req *rq, int status, const char *detail)
+{
+    if (status != MHD_HTTP_METHOD_NOT_ALLOWED)
+        return queue_error(rq, status, detail, 0);
+    struct log_interaction li = {.protocol = "https",
+                                 .peer = rq->cx->peer,
+                                 .decision = "deny",
+                                 .reason = detail,
+                                 .status = status};
+    log_interaction(LOG_NOTICE, &li);
+    rq->h->gw->counters.requests++;
+    size_t len = 0;
+    char *body = http_problem_json(status, detail, &len);
+    struct MHD_Response *r =
+            body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    if (add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/problem+json") != MHD_YES ||
+        add_header(r, MHD_HTTP_HEADER_ALLOW, "POST") != MHD_YES || !common_headers(rq->h, r)) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    return answer(rq, (unsigned)status, r);
+}
+
+/* Whether a Content-Type is application/oscore (parameters ignored). */
+static bool is_oscore_media(const char *ct)
+{
+    size_t n = strlen(HTTP_OSCORE_MEDIA);
+    if (!ct || strncasecmp(ct, HTTP_OSCORE_MEDIA, n))
+        return false;
+    ct += n;
+    ct += strspn(ct, " \t");
+    return !*ct || *ct == ';';
+}
+
+/* First call of a request with an OSCORE header (RFC 8613 §11.1): its
+ * target, method, content type and header checked; the body is read. */
+static enum MHD_Result osc_first_call(struct https_req *rq, const char *url, const char *method,
+                                      const struct hdr_scan *hs)
+{
+    struct https *h = rq->h;
+    size_t ul = strlen(url);
+    if (ul < sizeof(rq->pathbuf_small))
+        rq->pathbuf = rq->pathbuf_small;
+    else if (!(rq->pathbuf = malloc(ul + 1)))
+        return MHD_NO;
+    const char *thing = NULL;
+    rq->osc = http_oscore_target(url, rq->pathbuf, ul + 1, &thing);
+    if (rq->osc == HTTP_OSCORE_NONE)
+        return osc_refuse(rq, MHD_HTTP_NOT_FOUND,
+                          "an OSCORE request goes to / (the gateway's OSCORE contexts) or to "
+                          "/things/ID/oscore (a device that speaks OSCORE itself)");
+    if (!method_is(method, "POST"))
+        return osc_refuse(rq, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          "an OSCORE request is a POST (RFC 8613 section 11.1)");
+    if (hs->n_oscore > 1)
+        return osc_refuse(rq, MHD_HTTP_BAD_REQUEST, "more than one OSCORE header");
+    if (http_oscore_header_decode(hs->oscore, rq->osc_opt, &rq->osc_opt_len) < 0)
+        return osc_refuse(rq, MHD_HTTP_BAD_REQUEST,
+                          "malformed OSCORE header (RFC 8613 section 11.1: the option value in "
+                          "base64url without padding)");
+    if (hs->n_content_type != 1 || !is_oscore_media(hs->content_type))
+        return osc_refuse(rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                          "an OSCORE request has Content-Type application/oscore");
+    if (!rq->has_body)
+        return osc_refuse(rq, MHD_HTTP_BAD_REQUEST,
+                          "an OSCORE request carries the protected message as its body");
+    if (!req_credentials(rq, hs))
+        return MHD_NO;
+    rq->in.thing = thing;
+    rq->in.protocol = PROTO_HTTP;
+    rq->in.peer = rq->cx->peer;
+    if (h->draining || h->gw->stopping)
+        return osc_refuse(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "the gateway is shutting down");
+    return MHD_YES; /* the body is read into rq->body */
 }
 
 /* First call for a request: everything that can be decided from the
@@ -1112,6 +1507,8 @@ static enum MHD_Result first_call(struct https_req *rq, const char *url, const c
     size_t ul = strlen(url);
     if (ul > HTTP_PATH_MAX)
         return queue_error(rq, MHD_HTTP_URI_TOO_LONG, "the request path is too long", 0);
+    if (hs.n_oscore)
+        return osc_first_call(rq, url, method, &hs);
     if (h->as && as_handles_path(url))
         return as_first_call(rq, url, method, &hs, clen);
     if (ul < sizeof(rq->pathbuf_small)) {
@@ -1128,40 +1525,12 @@ static enum MHD_Result first_call(struct https_req *rq, const char *url, const c
     if (rq->route.kind == HTTP_ROUTE_NONE)
         return queue_error(rq, MHD_HTTP_NOT_FOUND, "no such resource", 0);
 
-    /* credentials */
-    struct credentials *cred = &rq->in.cred;
-    if (hs.n_authorization > 1) {
-        cred->malformed = "more than one Authorization header";
-    } else if (hs.authorization) {
-        if (!strncasecmp(hs.authorization, "Basic", 5)) {
-            rq->basic = malloc(HTTP_BASIC_MAX);
-            if (!rq->basic)
-                return MHD_NO;
-        }
-        http_parse_authorization(hs.authorization, cred, rq->basic);
-        const char *a = hs.authorization + strspn(hs.authorization, " \t");
-        rq->bearer_scheme = !strncasecmp(a, "Bearer", 6) && (!a[6] || a[6] == ' ' || a[6] == '\t');
-    }
-    if (!cred->malformed && cred->bearer && h->as &&
-        as_token_revoked(h->as, cred->bearer, cred->bearer_len))
-        cred->malformed = "the access token was revoked";
-    if (!cred->malformed) {
-        if (hs.n_apikey > 1)
-            cred->malformed = "more than one API key header";
-        else
-            http_parse_apikey(hs.apikey, cred);
-    }
-    struct https_conn *cx = rq->cx;
-    if (!cx->cert_checked)
-        conn_check_cert(cx, conn);
-    if (cx->cert_ok) {
-        cred->cert_cn = cx->cert_cn;
-        cred->cert_sha256 = cx->cert_sha256;
-    }
+    if (!req_credentials(rq, &hs))
+        return MHD_NO;
     rq->in.thing = rq->route.thing;
     rq->in.affordance = rq->route.aff;
     rq->in.protocol = PROTO_HTTP;
-    rq->in.peer = cx->peer;
+    rq->in.peer = rq->cx->peer;
 
     if (h->draining || h->gw->stopping)
         return queue_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "the gateway is shutting down", 0);

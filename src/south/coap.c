@@ -322,6 +322,12 @@ static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent,
     coap_opt_t *cf = coap_check_option(recv, COAP_OPTION_CONTENT_FORMAT, &it);
     if (cf && coap_opt_length(cf) <= 2)
         r.content_format = (int)coap_decode_var_bytes(coap_opt_value(cf), coap_opt_length(cf));
+    coap_opt_t *osc = coap_check_option(recv, COAP_OPTION_OSCORE, &it);
+    if (osc) {
+        r.has_oscore = true;
+        r.oscore_option = coap_opt_value(osc);
+        r.oscore_option_len = coap_opt_length(osc);
+    }
     size_t len = 0, off = 0, total = 0;
     const uint8_t *data = NULL;
     if (coap_get_data_large(recv, &len, &data, &off, &total) && len) {
@@ -456,6 +462,8 @@ int south_coap_new(sd_event *ev, struct south_coap **out)
     coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
     coap_register_response_handler(c->ctx, on_response);
     coap_register_nack_handler(c->ctx, on_nack);
+    /* critical: an answer with it would be refused before on_response */
+    coap_register_option(c->ctx, COAP_OPTION_OSCORE);
     int fd = coap_context_get_coap_fd(c->ctx);
     if (fd < 0) {
         r = -EPROTONOSUPPORT;
@@ -553,9 +561,19 @@ static int start(struct south_coap *c, const struct south_coap_request *req,
         goto out;
     }
     r = -EINVAL;
+    if (req->oscore && (notify || req->content_format >= 0))
+        goto out;
+    if (req->oscore) { /* options in number order: Uri-Host (3), OSCORE (9) */
+        struct in6_addr a6;
+        if (inet_pton(AF_INET, u.host, &a6) != 1 && inet_pton(AF_INET6, u.host, &a6) != 1 &&
+            !coap_add_option(pdu, COAP_OPTION_URI_HOST, strlen(u.host), (const uint8_t *)u.host))
+            goto out;
+        if (!coap_add_option(pdu, COAP_OPTION_OSCORE, req->oscore_option_len, req->oscore_option))
+            goto out;
+    }
     if (notify && !coap_add_option(pdu, COAP_OPTION_OBSERVE, 0, NULL)) /* register (0) */
         goto out;
-    for (size_t i = 0; i < u.n_path; i++)
+    for (size_t i = 0; !req->oscore && i < u.n_path; i++)
         if (!coap_add_option(pdu, COAP_OPTION_URI_PATH, u.path_len[i], u.path[i]))
             goto out;
     if (req->content_format >= 0) {
@@ -565,7 +583,7 @@ static int start(struct south_coap *c, const struct south_coap_request *req,
                              fb))
             goto out;
     }
-    for (size_t i = 0; i < u.n_query; i++)
+    for (size_t i = 0; !req->oscore && i < u.n_query; i++)
         if (!coap_add_option(pdu, COAP_OPTION_URI_QUERY, u.query_len[i], u.query[i]))
             goto out;
     if (req->body_len) {

@@ -12,6 +12,10 @@
  * notification (from the loop) as its first; the last call to leave
  * deregisters.
  *
+ * The OSCORE option (9) is known to the client (libcoap 4.3.1 has no
+ * OSCORE of its own): it passes OSCORE messages through unchanged
+ * (south_coap_request.oscore).
+ *
  * Device addresses must be IP literals ("localhost" is taken as
  * 127.0.0.1): wotgw never resolves names on the loop.
  *
@@ -48,6 +52,15 @@ struct south_coap_request {
     size_t body_len;
     uint64_t timeout_us; /* whole call, 0: 10 s */
     size_t max_response; /* 0: 1 MiB */
+    /* OSCORE passthrough (RFC 8613, the device speaks it itself): the
+     * request carries the OSCORE option (9) with this value (may be
+     * empty) and the body as it is; method is the outer code (POST or
+     * FETCH), content_format must be -1. Uri-Path and Uri-Query are
+     * inside the ciphertext: the URL's path and query are NOT sent; its
+     * host goes as Uri-Host when it is a name (not an IP literal). */
+    bool oscore;
+    const uint8_t *oscore_option;
+    size_t oscore_option_len;
 };
 
 struct south_coap_response {
@@ -58,6 +71,10 @@ struct south_coap_response {
     const uint8_t *body;    /* whole body; valid only during done() */
     size_t body_len;
     bool final; /* notify(): the device answered without Observe, done() follows */
+    /* the answer's OSCORE option (any answer; valid only during done()) */
+    bool has_oscore;
+    const uint8_t *oscore_option;
+    size_t oscore_option_len;
 };
 
 typedef void (*south_coap_done_fn)(void *ud, const struct south_coap_response *resp);

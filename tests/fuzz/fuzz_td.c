@@ -52,9 +52,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint32_t ops = td_ops(td, a);
             for (int op = 0; op < WOT_OP__COUNT; op++) {
                 const struct td_form *f = td_find_form(td, a, (enum wot_op)op, op % 4 - 1);
-                if ((f != NULL) != ((ops >> op) & 1))
+                /* OSCORE passthrough forms count in td_ops() only */
+                const struct td_form *of = td_find_oscore_form(td, a, op);
+                if ((f != NULL || of != NULL) != ((ops >> op) & 1))
                     abort();
-                if (f && (!f->supported || !strstr(f->href, "://")))
+                if (f && (!f->supported || !strstr(f->href, "://") || f->oscore))
+                    abort();
+                if (of && (!of->oscore || strcmp(of->scheme, "coap") || !td->oscore_href))
                     abort();
             }
         }

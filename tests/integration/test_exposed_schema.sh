@@ -110,9 +110,10 @@ check "its securityDefinition is wotgw:OSCORESecurityScheme" \
     grep -q '"scheme": "wotgw:OSCORESecurityScheme"' "$o/lamp.td.json"
 check "its @context defines the wotgw: prefix" \
     grep -q '"wotgw": "https://wotgw.example/ns#"' "$o/lamp.td.json"
-# every form marked oscore is a coap:// or coaps:// one; the oscore-only
-# property has CoAP forms and no HTTPS form; the nosec one none marked
-check "wotgw:objectSecurity \"oscore\" on CoAP forms only; no HTTPS form for oscore alone" \
+# every form marked oscore is a coap://, coaps:// or https:// one (RFC
+# 8613 section 11); the oscore-only property has marked CoAP and HTTPS
+# forms, no HTTPS observe form; the nosec one none marked
+check "wotgw:objectSecurity \"oscore\" on CoAP(S) and HTTPS forms; no HTTPS observe form for oscore alone" \
     timeout 20 python3 -c '
 import json, sys
 t = json.load(open(sys.argv[1]))
@@ -120,9 +121,12 @@ forms = [f for k in ("properties", "actions", "events") for a in t.get(k, {}).va
 forms += t.get("forms", [])
 marked = [f for f in forms if f.get("wotgw:objectSecurity") == "oscore"]
 assert marked, "no form marked oscore"
-assert all(f["href"].startswith(("coap://", "coaps://")) for f in marked), marked
+assert all(f["href"].startswith(("coap://", "coaps://", "https://")) for f in marked), marked
 on = t["properties"]["on"]["forms"]
-assert not any(f["href"].startswith("https:") for f in on), on
+ops = lambda f: f["op"] if isinstance(f["op"], list) else [f["op"]]
+https_on = [f for f in on if f["href"].startswith("https:")]
+assert https_on and all(f.get("wotgw:objectSecurity") == "oscore" for f in https_on), on
+assert not any("observeproperty" in ops(f) for f in https_on), on
 assert any(f["href"].startswith("coap://gw.test:5683/") and f.get("wotgw:objectSecurity") == "oscore" for f in on), on
 br = t["properties"]["brightness"]["forms"]
 assert not any("wotgw:objectSecurity" in f for f in br), br

@@ -8,7 +8,9 @@
 # the device's bytes, the section 8.2 errors (unknown kid, replay,
 # tampering), the policy on the context's name, a separate (slow) answer
 # protected, and a SIGKILL restart: no nonce reused (B.1.1), a request
-# from before the restart not executed again.
+# from before the restart not executed again. OSCORE over HTTP (RFC 8613
+# section 11) on the HTTPS front end with the same contexts: one server,
+# one replay window for both; the HTTP shape of answers and errors.
 source tests/integration/lib.sh "$@"
 source tests/integration/gwenv.sh
 
@@ -109,6 +111,74 @@ out=$(osc alice --tamper "$PU/things/lamp/properties/brightness")
 check "a flipped ciphertext bit: 4.00 Decryption failed" [ "$out" = "4.00 Decryption failed (unprotected)" ]
 check "each failure logged with the kid, never a key" \
     bash -c 'grep -q "oscore:.*kid" "$1" && ! grep -qF "$2" "$1"' _ "$GW_LOG" "$SECRET_ALICE"
+
+# ---- OSCORE over HTTP (RFC 8613 section 11): the same contexts, one server ------------
+HU=$GW_URL
+osch() { osc "$@" --cacert "$PKI/ca.crt"; }
+out=$(osch bob -v "$HU/things/lamp/properties/brightness")
+check "HTTPS, bob's first request: the Echo challenge over HTTP, then a protected 4.03 ($(last "$out"))" \
+    bash -c 'grep -qx echo <<<"$1" && [[ $(tail -n 1 <<<"$1") == 4.03* ]]' _ "$out"
+out=$(osch alice -v "$HU/things/lamp/properties/brightness")
+check "HTTPS, alice (synchronised over CoAP: one replay window for both front ends): 2.05 33 at once" \
+    bash -c '! grep -qx echo <<<"$1" && [ "$(tail -n 1 <<<"$1")" = "2.05 33" ]' _ "$out"
+check "... the HTTP answer: 200, an OSCORE header, Content-Type application/oscore (section 11.1)" \
+    bash -c 'grep -qE "^http 200 oscore=[A-Za-z0-9_-]{2,} content-type=application/oscore$" <<<"$1"' _ "$out"
+check "... the request: the OSCORE option and ciphertext the client made" \
+    bash -c 'grep -qE "^sent-option [0-9a-f]{4,}$" <<<"$1" && grep -qE "^sent-payload [0-9a-f]{20,}$" <<<"$1"' _ "$out"
+out=$(osch alice -m put -t 50 -e 35 "$HU/things/lamp/properties/brightness")
+check "HTTPS, writeproperty: 2.04" [ "$(last "$out")" = "2.04 " ]
+check "... the device has the value" [ "$(curl -sS "$DEV_URL/lamp/properties/brightness")" = 35 ]
+out=$(osch alice "$HU/things/faulty/properties/slow")
+check "HTTPS, a slow device: answered and protected" [ "$(last "$out")" = '2.05 {"slow":true}' ]
+out=$(osch alice "$HU/things/lamp")
+check "HTTPS, the thing's TD through OSCORE (2.05, the exposed TD)" \
+    bash -c '[[ $1 == "2.05 {"*urn:* ]]' _ "$(last "$out")"
+out=$(osch alice "$HU/things/lamp/properties/nosuch")
+check "HTTPS, an unknown property: a protected 4.04" bash -c '[[ $1 == 4.04* && $1 != *unprotected* ]]' _ "$(last "$out")"
+out=$(osch alice "$HU/things/lamp/properties/on/observe")
+check "HTTPS, observe is not offered over HTTP: a protected 4.00" bash -c '[[ $1 == 4.00*Server-Sent* ]]' _ "$(last "$out")"
+out=$(osch alice --replay "$HU/things/lamp/properties/brightness")
+check "HTTPS, a replayed request: HTTP 401 Replay detected" \
+    bash -c '[ "$(head -1 <<<"$1")" = "2.05 35" ] && [ "$(tail -1 <<<"$1")" = "HTTP 401 Replay detected (unprotected)" ]' _ "$out"
+out=$(OSC_FILE=$T/other osch eve "$HU/things/lamp/properties/brightness")
+check "HTTPS, an unknown kid: HTTP 401 Security context not found" [ "$out" = "HTTP 401 Security context not found (unprotected)" ]
+out=$(osch alice --tamper "$HU/things/lamp/properties/brightness")
+check "HTTPS, a flipped ciphertext bit: HTTP 400 Decryption failed" [ "$out" = "HTTP 400 Decryption failed (unprotected)" ]
+check "the interaction log: the context is the principal, the protocol https" \
+    grep -q 'writeproperty lamp/brightness by alice.*PROTOCOL=https' "$GW_LOG"
+# malformed outer requests (curl: no OSCORE client needed to get these wrong)
+hc() { curl -sS -o "$T/hc.body" -D "$T/hc.hdr" -w '%{http_code}' --cacert "$PKI/ca.crt" "$@"; }
+st=$(hc -X POST -H 'OSCORE: CSU=' -H 'Content-Type: application/oscore' --data-binary x "$HU/")
+check "a malformed OSCORE header: 400 ($st)" [ "$st" = 400 ]
+st=$(hc -X POST -H 'OSCORE: A' -H 'Content-Type: application/oscore' --data-binary x "$HU/")
+check "an OSCORE header of one character (section 11.1 asks for two): 400 ($st)" [ "$st" = 400 ]
+st=$(hc -H 'OSCORE: CSU' "$HU/")
+check "a GET with an OSCORE header: 405 with Allow: POST ($st)" \
+    bash -c '[ "$1" = 405 ] && grep -qi "^Allow: POST" "$2"' _ "$st" "$T/hc.hdr"
+st=$(hc -X POST -H 'OSCORE: CSU' -H 'Content-Type: application/json' --data-binary x "$HU/")
+check "an OSCORE request that is not application/oscore: 415 ($st)" [ "$st" = 415 ]
+st=$(hc -X POST -H 'OSCORE: CSU' -H 'Content-Type: application/oscore' "$HU/")
+check "an OSCORE request without a body: 400 ($st)" [ "$st" = 400 ]
+st=$(hc -X POST -H 'OSCORE: CSU' -H 'Content-Type: application/oscore' --data-binary x "$HU/things/lamp/properties/on")
+check "an OSCORE header on another path: 404 ($st)" [ "$st" = 404 ]
+st=$(hc -X POST -H 'OSCORE: CSU' -H 'Content-Type: application/oscore' --data-binary x "$HU/")
+check "garbage for the kid 25 of no context: 401 Security context not found ($st)" \
+    bash -c '[ "$1" = 401 ] && grep -q "Security context not found" "$2"' _ "$st" "$T/hc.body"
+
+# ---- reload: a broken contexts file keeps the running ones; a good one keeps their state
+cp "$T/oscore" "$T/oscore.good"
+printf 'not a context line\n' >>"$T/oscore"
+kill -HUP "$GW_PID"
+wait_for 10 grep -q "reload of .* failed" "$GW_LOG"
+check "SIGHUP with a broken contexts file: the reload fails whole" grep -q "reload of .* failed" "$GW_LOG"
+out=$(OSC_FILE=$T/oscore.good osch alice "$HU/things/lamp/properties/brightness")
+check "... the running contexts still answer (no new Echo: the state is kept) ($out)" [ "$out" = "2.05 35" ]
+cp "$T/oscore.good" "$T/oscore"
+kill -HUP "$GW_PID"
+wait_for 10 bash -c '[ "$(grep -c "2 OSCORE context(s) loaded" "$1")" -ge 2 ]' _ "$GW_LOG"
+out=$(osc alice "$PU/things/lamp/properties/brightness")
+check "SIGHUP with the contexts file repaired: loaded again, alice answered at once over CoAP" \
+    [ "$out" = "2.05 35" ]
 
 # ---- the policy on the context's name ------------------------------------------------
 out=$(osc bob "$PU/things/lamp/properties/brightness")

@@ -5,6 +5,7 @@
 #include <coap3/coap.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "coap_util.h"
+#include "objsec/oscore_server.h"
 #include "things.h"
 
 /* An observable property's resource, notified on every change. */
@@ -23,6 +25,15 @@ struct sim_coap_obs {
     size_t last_len;
 };
 
+/* A route (a libcoap resource and its handlers), for the inner requests
+ * of OSCORE, which carry their Uri-Path inside the ciphertext. */
+struct sim_route {
+    char *path; /* "lamp/properties/on" */
+    coap_resource_t *r;
+    coap_method_handler_t get, put, post;
+    const struct sim_aff *aff; /* a property or action; NULL: readall, event */
+};
+
 struct sim_coap {
     sd_event *ev;
     coap_context_t *ctx;
@@ -30,7 +41,16 @@ struct sim_coap {
     bool quiet;
     struct sim_coap_obs *obs;
     size_t n_obs;
+    struct sim_route *routes;
+    size_t n_routes, cap_routes;
+    struct oscore_server *osrv; /* --oscore-contexts: OSCORE only */
 };
+
+/* The plaintext answer of the OSCORE request being dispatched: answer()
+ * writes it as one message, never block-wise. */
+static coap_pdu_t *sim_osc_plain;
+/* Set while an OSCORE inner request is dispatched to the handlers. */
+static bool sim_in_oscore;
 
 static uint64_t mono_us(void)
 {
@@ -187,6 +207,15 @@ static void answer(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
     int fmt = coap_format_from_type(ct);
     if (!len && fmt == COAP_FORMAT_NONE)
         return;
+    if (resp == sim_osc_plain) { /* the plaintext of an OSCORE answer */
+        uint8_t fb[4];
+        uint16_t f = (uint16_t)(fmt < 0 ? COAP_FORMAT_OCTET_STREAM : fmt);
+        if (!coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
+                             coap_encode_var_safe(fb, sizeof(fb), f), fb) ||
+            (len && !coap_add_data(resp, len, data)))
+            coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+        return;
+    }
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy) {
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
@@ -207,6 +236,18 @@ static void error(coap_pdu_t *resp, uint8_t code, const char *diag)
         coap_add_data(resp, strlen(diag), (const uint8_t *)diag);
 }
 
+/* In OSCORE mode a request that is not OSCORE-protected is refused. */
+static bool refuse_plain(coap_session_t *s, const coap_pdu_t *req, coap_resource_t *r,
+                         coap_pdu_t *resp)
+{
+    struct sim_coap *c = the(s);
+    if (!c || !c->osrv || sim_in_oscore)
+        return false;
+    error(resp, COAP_RESPONSE_CODE(401), "OSCORE required");
+    log_req(s, req, r, resp);
+    return true;
+}
+
 static const char *req_type(const coap_pdu_t *req)
 {
     coap_opt_iterator_t it;
@@ -219,6 +260,8 @@ static const char *req_type(const coap_pdu_t *req)
 static void on_get(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
                    const coap_string_t *q, coap_pdu_t *resp)
 {
+    if (refuse_plain(s, req, r, resp))
+        return;
     struct sim_aff *a = coap_resource_get_userdata(r);
     char buf[512];
     size_t n = 0;
@@ -266,6 +309,8 @@ static void on_get(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
 static void on_put(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
                    const coap_string_t *q, coap_pdu_t *resp)
 {
+    if (refuse_plain(s, req, r, resp))
+        return;
     struct sim_aff *a = coap_resource_get_userdata(r);
     size_t len = 0, off = 0, total = 0;
     const uint8_t *data = NULL;
@@ -287,6 +332,8 @@ static void on_put(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
 static void on_readall(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
                        const coap_string_t *q, coap_pdu_t *resp)
 {
+    if (refuse_plain(s, req, r, resp))
+        return;
     struct sim_thing *t = coap_resource_get_userdata(r);
     char *out = NULL;
     size_t len = 0;
@@ -301,6 +348,8 @@ static void on_readall(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 static void on_post(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
                     const coap_string_t *q, coap_pdu_t *resp)
 {
+    if (refuse_plain(s, req, r, resp))
+        return;
     struct sim_aff *a = coap_resource_get_userdata(r);
     size_t len = 0, off = 0, total = 0;
     const uint8_t *data = NULL;
@@ -328,6 +377,8 @@ static void on_post(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req
 static void on_event_get(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
                          const coap_string_t *q, coap_pdu_t *resp)
 {
+    if (refuse_plain(s, req, r, resp))
+        return;
     struct sim_coap_obs *o = coap_resource_get_userdata(r);
     answer(r, s, req, q, resp, COAP_RESPONSE_CODE(205), SIM_JSON, o->last, o->last_len);
 }
@@ -352,11 +403,310 @@ static coap_resource_t *add(struct sim_coap *c, const char *path, void *ud,
     if (post)
         coap_register_request_handler(r, COAP_REQUEST_POST, post);
     coap_add_resource(c->ctx, r);
+    if (c->n_routes == c->cap_routes) {
+        size_t n = c->cap_routes ? 2 * c->cap_routes : 32;
+        struct sim_route *v = reallocarray(c->routes, n, sizeof(*v));
+        if (!v)
+            return NULL;
+        c->routes = v;
+        c->cap_routes = n;
+    }
+    char *copy = strdup(path);
+    if (!copy)
+        return NULL;
+    c->routes[c->n_routes++] =
+            (struct sim_route){.path = copy, .r = r, .get = get, .put = put, .post = post};
     return r;
 }
 
+/* ---- OSCORE (RFC 8613): the device speaks it itself ----------------------------------- */
+
+#define SIM_HEX_LOG_MAX 4096 /* bytes of a payload shown in the log */
+
+/* One log line with the OSCORE option and the payload of a protected
+ * message, in hex (the tests compare the bytes). */
+static void log_oscore(const struct sim_coap *c, const char *what, uint8_t code,
+                       const struct oscore_msg *m)
+{
+    if (c->quiet)
+        return;
+    const uint8_t *opt = NULL;
+    size_t opt_len = 0;
+    bool has = false;
+    for (size_t i = 0; i < m->n_opts; i++)
+        if (m->opts[i].number == OSCORE_OPT_OSCORE) {
+            has = true;
+            opt = m->opts[i].value;
+            opt_len = m->opts[i].len;
+        }
+    size_t n = m->payload_len > SIM_HEX_LOG_MAX ? SIM_HEX_LOG_MAX : m->payload_len;
+    char *hex = malloc(2 * (opt_len + n) + 2);
+    if (!hex)
+        return;
+    char *h = hex;
+    for (size_t i = 0; i < opt_len; i++)
+        h += sprintf(h, "%02x", opt[i]);
+    *h++ = '\0';
+    char *ph = h;
+    for (size_t i = 0; i < n; i++)
+        h += sprintf(h, "%02x", m->payload[i]);
+    *h = '\0';
+    char cb[8];
+    fprintf(stderr, "wotgw-simdev: coap oscore %s %s option=%s payload=%s%s\n", what,
+            coap_code_str(code, cb), has ? hex : "(none)", ph, n < m->payload_len ? "..." : "");
+    free(hex);
+}
+
+/* The options of pdu other than the block-wise ones (libcoap reassembled
+ * them), sorted as in the PDU. */
+static int pdu_to_msg(const coap_pdu_t *pdu, const uint8_t *payload, size_t len,
+                      struct oscore_msg *m)
+{
+    coap_opt_iterator_t it;
+    coap_opt_t *o;
+    memset(m, 0, sizeof(*m));
+    m->code = (uint8_t)coap_pdu_get_code(pdu);
+    coap_option_iterator_init(pdu, &it, COAP_OPT_ALL);
+    while ((o = coap_option_next(&it))) {
+        if (it.number == COAP_OPTION_BLOCK1 || it.number == COAP_OPTION_BLOCK2 ||
+            it.number == COAP_OPTION_SIZE1 || it.number == COAP_OPTION_SIZE2)
+            continue;
+        if (m->n_opts == OSCORE_MAX_OPTIONS)
+            return -E2BIG;
+        m->opts[m->n_opts++] = (struct oscore_option){.number = (uint16_t)it.number,
+                                                      .len = (uint16_t)coap_opt_length(o),
+                                                      .value = coap_opt_value(o)};
+    }
+    m->payload = payload;
+    m->payload_len = len;
+    return 0;
+}
+
+static int msg_to_pdu(const struct oscore_msg *m, coap_pdu_t *resp)
+{
+    coap_pdu_set_code(resp, (coap_pdu_code_t)m->code);
+    for (size_t i = 0; i < m->n_opts; i++)
+        if (!coap_add_option(resp, m->opts[i].number, m->opts[i].len, m->opts[i].value))
+            return -E2BIG;
+    if (m->payload_len && !coap_add_data(resp, m->payload_len, m->payload))
+        return -E2BIG;
+    return 0;
+}
+
+/* An unprotected answer (section 8.2): code, diagnostic, Max-Age 0. */
+static void osc_error(coap_pdu_t *resp, uint8_t code, const char *diagnostic)
+{
+    coap_pdu_set_code(resp, (coap_pdu_code_t)code);
+    coap_add_option(resp, COAP_OPTION_MAXAGE, 0, NULL);
+    if (diagnostic)
+        coap_add_data(resp, strlen(diagnostic), (const uint8_t *)diagnostic);
+}
+
+/* The route of an inner request's Uri-Path, or NULL. */
+static const struct sim_route *inner_route(const struct sim_coap *c, const struct oscore_msg *m)
+{
+    char path[256];
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_opts; i++) {
+        if (m->opts[i].number != OSCORE_OPT_URI_PATH)
+            continue;
+        if (n + 1 + m->opts[i].len >= sizeof(path))
+            return NULL;
+        if (n)
+            path[n++] = '/';
+        memcpy(path + n, m->opts[i].value, m->opts[i].len);
+        n += m->opts[i].len;
+    }
+    path[n] = '\0';
+    if (memchr(path, '\0', n))
+        return NULL;
+    for (size_t i = 0; i < c->n_routes; i++)
+        if (!strcmp(c->routes[i].path, path))
+            return &c->routes[i];
+    return NULL;
+}
+
+/* Runs the inner request on its handler; the answer goes into plain. */
+static void dispatch_inner(struct sim_coap *c, coap_session_t *s, const coap_pdu_t *inner,
+                           const struct oscore_msg *im, coap_pdu_t *plain)
+{
+    const struct sim_route *rt = inner_route(c, im);
+    if (!rt) {
+        error(plain, COAP_RESPONSE_CODE(404), "no such resource");
+        return;
+    }
+    coap_method_handler_t h = NULL;
+    switch (im->code) {
+    case COAP_REQUEST_CODE_GET: h = rt->get; break;
+    case COAP_REQUEST_CODE_PUT: h = rt->put; break;
+    case COAP_REQUEST_CODE_POST: h = rt->post; break;
+    default: break;
+    }
+    if (!h) {
+        error(plain, COAP_RESPONSE_CODE(405), "method not allowed");
+        return;
+    }
+    if (rt->aff && rt->aff->kind == SIM_PROPERTY &&
+        (rt->aff->fault == SIM_FAULT_SLOW || rt->aff->fault == SIM_FAULT_HANG ||
+         rt->aff->fault == SIM_FAULT_BROKEN)) {
+        error(plain, COAP_RESPONSE_CODE(501), "this fault is not offered over OSCORE");
+        return;
+    }
+    sim_osc_plain = plain;
+    sim_in_oscore = true;
+    h(rt->r, s, inner, NULL, plain);
+    sim_in_oscore = false;
+    sim_osc_plain = NULL;
+    if (coap_pdu_get_code(plain) == 0)
+        error(plain, COAP_RESPONSE_CODE(500), "no answer");
+}
+
+/* A request on no resource: OSCORE requests carry no outer Uri-Path. */
+static void on_oscore(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                      const coap_string_t *q, coap_pdu_t *resp)
+{
+    struct sim_coap *c = the(s);
+    coap_opt_iterator_t it;
+    if (!c || !c->osrv)
+        return;
+    if (!coap_check_option(req, COAP_OPTION_OSCORE, &it)) {
+        error(resp, COAP_RESPONSE_CODE(401), "OSCORE required");
+        return;
+    }
+    size_t len = 0, off = 0, total = 0;
+    const uint8_t *data = NULL;
+    if (coap_get_data_large(req, &len, &data, &off, &total) && len && (off || total != len)) {
+        osc_error(resp, OSCORE_CODE_BAD_REQUEST, "incomplete block-wise request");
+        return;
+    }
+    if (!len)
+        data = NULL;
+    struct oscore_msg outer;
+    if (pdu_to_msg(req, data, len, &outer) < 0) {
+        osc_error(resp, OSCORE_CODE_BAD_OPTION, "too many options");
+        return;
+    }
+    log_oscore(c, "request", outer.code, &outer);
+    size_t cap = len + 16;
+    uint8_t *buf = malloc(cap), *obuf = NULL;
+    size_t ocap = 0;
+    coap_pdu_t *inner = NULL, *plain = NULL;
+    if (!buf) {
+        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        goto out;
+    }
+    struct oscore_srv_result res;
+    struct oscore_msg out;
+    switch (oscore_server_unprotect(c->osrv, &outer, buf, cap, &res)) {
+    case OSCORE_SRV_ERROR:
+        osc_error(resp, res.code, res.diagnostic);
+        if (!c->quiet)
+            fprintf(stderr, "wotgw-simdev: coap oscore refused: %s\n",
+                    res.diagnostic ? res.diagnostic : "internal error");
+        goto out;
+    case OSCORE_SRV_CHALLENGE: {
+        uint8_t cbuf[256];
+        if (oscore_server_challenge(c->osrv, &res, &out, cbuf, sizeof(cbuf)) < 0 ||
+            msg_to_pdu(&out, resp) < 0) {
+            osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+            goto out;
+        }
+        log_oscore(c, "answer", out.code, &out);
+        goto out;
+    }
+    case OSCORE_SRV_OK: break;
+    }
+    /* the inner request as a PDU of its own (same type, id and token) */
+    coap_bin_const_t tok = coap_pdu_get_token(req);
+    size_t isize = 64 + tok.length + len;
+    for (size_t i = 0; i < res.inner.n_opts; i++)
+        isize += 5 + res.inner.opts[i].len;
+    inner = coap_pdu_init(coap_pdu_get_type(req), (coap_pdu_code_t)res.inner.code,
+                          coap_pdu_get_mid(req), isize);
+    plain = coap_pdu_init(COAP_MESSAGE_ACK, 0, 0, OSCORE_MAX_PLAINTEXT);
+    if (!inner || !plain || !coap_add_token(inner, tok.length, tok.s) ||
+        !coap_add_token(plain, tok.length, tok.s)) {
+        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < res.inner.n_opts; i++) {
+        const struct oscore_option *o = &res.inner.opts[i];
+        if (o->number == COAP_OPTION_OBSERVE) /* not offered over OSCORE */
+            continue;
+        if (!coap_add_option(inner, o->number, o->len, o->value)) {
+            osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+            goto out;
+        }
+    }
+    if (res.inner.payload_len && !coap_add_data(inner, res.inner.payload_len, res.inner.payload)) {
+        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        goto out;
+    }
+    dispatch_inner(c, s, inner, &res.inner, plain);
+    size_t plen = 0;
+    const uint8_t *pdata = NULL;
+    coap_get_data(plain, &plen, &pdata);
+    struct oscore_msg pm;
+    static const char too_large[] = "the answer is too large for one OSCORE message";
+    if (pdu_to_msg(plain, pdata, plen, &pm) < 0 ||
+        plen + 64 + OSCORE_OVERHEAD > coap_session_max_pdu_size(s))
+        pm = (struct oscore_msg){.code = COAP_RESPONSE_CODE(500),
+                                 .payload = (const uint8_t *)too_large,
+                                 .payload_len = sizeof(too_large) - 1};
+    ocap = 1 + pm.payload_len + 16 + OSCORE_OVERHEAD + 1024;
+    obuf = malloc(ocap);
+    if (!obuf || oscore_server_protect_response(c->osrv, &res, false, &pm, &out, obuf, ocap) < 0 ||
+        msg_to_pdu(&out, resp) < 0) {
+        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        goto out;
+    }
+    log_oscore(c, "answer", out.code, &out);
+out:
+    if (inner)
+        coap_delete_pdu(inner);
+    if (plain)
+        coap_delete_pdu(plain);
+    if (buf) {
+        OPENSSL_cleanse(buf, cap);
+        free(buf);
+    }
+    if (obuf) {
+        OPENSSL_cleanse(obuf, ocap);
+        free(obuf);
+    }
+}
+
+static int load_oscore(struct sim_coap *c, const char *path)
+{
+    struct diags d = {0};
+    int r = oscore_server_load(path, NULL, &c->osrv, &d);
+    if (r < 0 || d.n) {
+        diag_print(&d, stderr);
+        if (r >= 0 && !oscore_server_count(c->osrv))
+            r = -EINVAL;
+    }
+    diag_free(&d);
+    if (r < 0) {
+        fprintf(stderr, "wotgw-simdev: %s: cannot load the OSCORE contexts\n", path);
+        return -EINVAL;
+    }
+    /* option 9 is critical: libcoap 4.3.1 (no OSCORE of its own) would
+     * refuse it with 4.02 before the handler */
+    coap_register_option(c->ctx, COAP_OPTION_OSCORE);
+    coap_resource_t *res = coap_resource_unknown_init2(on_oscore, 0);
+    if (!res)
+        return -ENOMEM;
+    coap_register_request_handler(res, COAP_REQUEST_POST, on_oscore);
+    coap_register_request_handler(res, COAP_REQUEST_FETCH, on_oscore);
+    coap_add_resource(c->ctx, res);
+    if (!c->quiet)
+        fprintf(stderr, "wotgw-simdev: coap: OSCORE only, %zu context(s)\n",
+                oscore_server_count(c->osrv));
+    return 0;
+}
+
 int sim_coap_start(sd_event *ev, const struct sockaddr *sa, socklen_t len, bool quiet,
-                   struct sim_coap **out)
+                   const char *oscore_contexts, struct sim_coap **out)
 {
     struct sim_coap *c = calloc(1, sizeof(*c));
     int r = -ENOMEM;
@@ -372,6 +722,8 @@ int sim_coap_start(sd_event *ev, const struct sockaddr *sa, socklen_t len, bool 
     coap_set_app_data(c->ctx, c);
     coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
     coap_register_event_handler(c->ctx, on_session_event);
+    if (oscore_contexts && (r = load_oscore(c, oscore_contexts)) < 0)
+        goto fail;
     c->obs = calloc(sim_n_affs(), sizeof(*c->obs));
     if (!c->obs)
         goto fail;
@@ -391,6 +743,7 @@ int sim_coap_start(sd_event *ev, const struct sockaddr *sa, socklen_t len, bool 
                 snprintf(path, sizeof(path), "%s/properties/%s", t->name, a->name);
                 if (!(res = add(c, path, a, on_get, a->writable ? on_put : NULL, NULL)))
                     goto fail;
+                c->routes[c->n_routes - 1].aff = a;
                 if (a->observable) { /* RFC 7641 */
                     coap_resource_set_get_observable(res, 1);
                     struct sim_coap_obs *o = &c->obs[c->n_obs++];
@@ -404,6 +757,7 @@ int sim_coap_start(sd_event *ev, const struct sockaddr *sa, socklen_t len, bool 
                 snprintf(path, sizeof(path), "%s/actions/%s", t->name, a->name);
                 if (!add(c, path, a, NULL, NULL, on_post))
                     goto fail;
+                c->routes[c->n_routes - 1].aff = a;
             } else if (a->kind == SIM_EVENT) {
                 /* observed (RFC 7641): every event is a notification; a
                  * GET answers the last one (empty before the first) */
@@ -458,6 +812,10 @@ void sim_coap_stop(struct sim_coap *c)
         free(c->obs[i].last);
     }
     free(c->obs);
+    for (size_t i = 0; i < c->n_routes; i++)
+        free(c->routes[i].path);
+    free(c->routes);
+    oscore_server_free(c->osrv);
     sd_event_source_disable_unref(c->io);
     sd_event_source_disable_unref(c->timer);
     sd_event_source_disable_unref(c->kick);

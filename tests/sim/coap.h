@@ -14,7 +14,19 @@
  * status (5.03 with {"error":"device unavailable"}), headers (the option
  * numbers of the request as a JSON array). Block-wise transfers both ways
  * by libcoap. Observable properties accept Observe (RFC 7641): every change,
- * from any binding, notifies their observers. Events are not offered. */
+ * from any binding, notifies their observers. Events are not offered.
+ *
+ * With an OSCORE contexts file (auth/oscore_ctx.h, the format of
+ * wotgw-passwd oscore add; the simulated device plays the side the file
+ * describes, as the gateway does), the device speaks OSCORE (RFC 8613)
+ * itself: every CoAP request must be OSCORE-protected (others get 4.01
+ * Unauthorized "OSCORE required"); a protected request is verified with
+ * objsec/oscore_server.h (the Echo exchange after a start, the section 8.2
+ * errors), its inner request is dispatched to the same handlers, and the
+ * answer is protected. Observe, and the faulty thing's slow, hang and
+ * broken faults, are not offered over OSCORE (5.01). Unless quiet, each
+ * protected request and answer is logged with the hex of its OSCORE
+ * option and payload (tests/sim/README.md). */
 #pragma once
 
 #include <stdbool.h>
@@ -23,7 +35,9 @@
 
 struct sim_coap;
 
-/* Binds UDP on addr (a port other than 0). */
+/* Binds UDP on addr (a port other than 0). oscore_contexts: NULL, or the
+ * contexts file that makes the device speak OSCORE only (see above); a
+ * file that cannot be loaded fails the start (-EINVAL, message on stderr). */
 int sim_coap_start(sd_event *ev, const struct sockaddr *addr, socklen_t len, bool quiet,
-                   struct sim_coap **out);
+                   const char *oscore_contexts, struct sim_coap **out);
 void sim_coap_stop(struct sim_coap *c);

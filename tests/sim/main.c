@@ -2,7 +2,7 @@
  * and the benchmark (usage in tests/sim/README.md).
  *
  *   wotgw-simdev --listen 127.0.0.1:PORT [--coap-listen 127.0.0.1:PORT]
- *                [--write-tds DIR] [--print-td THING]
+ *                [--oscore-contexts FILE] [--write-tds DIR] [--print-td THING]
  *                [--slow-ms N] [--event-interval-ms N] [-q]
  */
 #define _GNU_SOURCE
@@ -29,7 +29,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: " PROG " --listen ADDR:PORT [--coap-listen ADDR:PORT]\n"
-               "                    [--write-tds DIR] [--print-td THING]\n"
+               "                    [--oscore-contexts FILE] [--write-tds DIR] [--print-td THING]\n"
                "                    [--slow-ms N] [--event-interval-ms N] [-q]\n"
                "  ADDR is an IPv4 address or [IPv6]; things: lamp, thermometer, faulty\n");
 }
@@ -104,9 +104,12 @@ static int open_listener(struct listen_addr *la)
     return fd;
 }
 
-static char *td_text(const struct sim_thing *t, const char *authority, bool coap)
+/* kind: 0 HTTP, 1 CoAP, 2 CoAP with OSCORE */
+static char *td_text(const struct sim_thing *t, const char *authority, int kind)
 {
-    json_t *td = coap ? sim_td_coap(t, authority) : sim_td(t, authority);
+    json_t *td = kind == 2   ? sim_td_oscore(t, authority)
+                 : kind == 1 ? sim_td_coap(t, authority)
+                             : sim_td(t, authority);
     if (!td)
         return NULL;
     char *txt = json_dumps(td, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -120,8 +123,10 @@ static char *td_text(const struct sim_thing *t, const char *authority, bool coap
     return out;
 }
 
-/* DIR/THING.td.json, and with a CoAP authority DIR/coap-THING.td.json. */
-static int write_tds(const char *dir, const char *authority, const char *coap_authority)
+/* DIR/THING.td.json, and with a CoAP authority DIR/coap-THING.td.json
+ * (with OSCORE: DIR/oscore-THING.td.json instead). */
+static int write_tds(const char *dir, const char *authority, const char *coap_authority,
+                     bool oscore)
 {
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
         fprintf(stderr, PROG ": %s: %s\n", dir, strerror(errno));
@@ -133,9 +138,10 @@ static int write_tds(const char *dir, const char *authority, const char *coap_au
         if (coap && !coap_authority)
             break;
         char name[64];
-        snprintf(name, sizeof(name), "%s%s.td.json", coap ? "coap-" : "", t->name);
+        snprintf(name, sizeof(name), "%s%s.td.json", coap ? (oscore ? "oscore-" : "coap-") : "",
+                 t->name);
         char *path = util_path_join(dir, name);
-        char *txt = td_text(t, coap ? coap_authority : authority, coap);
+        char *txt = td_text(t, coap ? coap_authority : authority, coap ? (oscore ? 2 : 1) : 0);
         int r = path && txt ? util_write_file_atomic(path, txt, strlen(txt), 0644) : -ENOMEM;
         if (r < 0)
             fprintf(stderr, PROG ": %s: %s\n", path ? path : name, strerror(-r));
@@ -154,7 +160,7 @@ static int print_td(const char *thing, const char *authority)
         fprintf(stderr, PROG ": no thing '%s' (lamp, thermometer, faulty)\n", thing);
         return -ENOENT;
     }
-    char *txt = td_text(t, authority, false);
+    char *txt = td_text(t, authority, 0);
     if (!txt)
         return -ENOMEM;
     fputs(txt, stdout);
@@ -162,8 +168,8 @@ static int print_td(const char *thing, const char *authority)
     return fflush(stdout) == 0 ? 0 : -EIO;
 }
 
-static int serve(struct listen_addr *la, struct listen_addr *cl, const struct sim_config *cfg,
-                 bool quiet)
+static int serve(struct listen_addr *la, struct listen_addr *cl, const char *oscore,
+                 const struct sim_config *cfg, bool quiet)
 {
     sd_event *ev = NULL;
     struct sim_http *h = NULL;
@@ -192,7 +198,7 @@ static int serve(struct listen_addr *la, struct listen_addr *cl, const struct si
         goto out;
     printf(PROG ": listening on http://%s:%u\n", la->host, la->port);
     if (cl) {
-        if ((r = sim_coap_start(ev, (struct sockaddr *)&cl->ss, cl->len, quiet, &co)) < 0) {
+        if ((r = sim_coap_start(ev, (struct sockaddr *)&cl->ss, cl->len, quiet, oscore, &co)) < 0) {
             fprintf(stderr, PROG ": cannot listen on coap://%s:%u: %s\n", cl->host, cl->port,
                     strerror(-r));
             goto out;
@@ -216,6 +222,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
             {"listen", required_argument, NULL, 'l'},
             {"coap-listen", required_argument, NULL, 'c'},
+            {"oscore-contexts", required_argument, NULL, 'o'},
             {"write-tds", required_argument, NULL, 'w'},
             {"print-td", required_argument, NULL, 'p'},
             {"slow-ms", required_argument, NULL, 's'},
@@ -224,7 +231,7 @@ int main(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {0},
     };
-    const char *listen_s = NULL, *coap_s = NULL, *tds_dir = NULL, *print = NULL;
+    const char *listen_s = NULL, *coap_s = NULL, *tds_dir = NULL, *print = NULL, *oscore = NULL;
     struct sim_config cfg = {.slow_ms = SIM_DEFAULT_SLOW, .event_interval_ms = SIM_DEFAULT_EVENTS};
     bool quiet = false;
     uint64_t v;
@@ -233,6 +240,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'l': listen_s = optarg; break;
         case 'c': coap_s = optarg; break;
+        case 'o': oscore = optarg; break;
         case 'w': tds_dir = optarg; break;
         case 'p': print = optarg; break;
         case 's':
@@ -254,6 +262,10 @@ int main(int argc, char **argv)
     }
     if (optind != argc || !listen_s) {
         usage(stderr);
+        return 2;
+    }
+    if (oscore && !coap_s) {
+        fprintf(stderr, PROG ": --oscore-contexts needs --coap-listen\n");
         return 2;
     }
     struct listen_addr la;
@@ -282,11 +294,11 @@ int main(int argc, char **argv)
         }
         int r = sim_init(NULL, &cfg);
         if (r >= 0 && tds_dir)
-            r = write_tds(tds_dir, authority, coap_s ? coap_authority : NULL);
+            r = write_tds(tds_dir, authority, coap_s ? coap_authority : NULL, oscore != NULL);
         if (r >= 0 && print)
             r = print_td(print, authority);
         sim_fini();
         return r < 0 ? 1 : 0;
     }
-    return serve(&la, coap_s ? &cl : NULL, &cfg, quiet) < 0 ? 1 : 0;
+    return serve(&la, coap_s ? &cl : NULL, oscore, &cfg, quiet) < 0 ? 1 : 0;
 }

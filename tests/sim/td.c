@@ -121,28 +121,46 @@ static json_t *affordance(const struct sim_aff *a, bool coap)
     return o;
 }
 
-static json_t *make_td(const struct sim_thing *t, const char *authority, bool coap)
+enum td_kind { TD_HTTP, TD_COAP, TD_OSCORE };
+
+static json_t *make_td(const struct sim_thing *t, const char *authority, enum td_kind kind)
 {
+    bool coap = kind != TD_HTTP;
+    const char *prefix = kind == TD_OSCORE ? "oscore-" : kind == TD_COAP ? "coap-" : "";
     char buf[512];
     json_t *td = json_object();
     json_t *props = json_object(), *actions = json_object(), *events = json_object();
     if (!td || !props || !actions || !events)
         goto fail;
-    if (coap)
+    if (kind == TD_OSCORE)
+        json_object_set_new(td, "@context",
+                            json_pack("[s{ssss}]", "https://www.w3.org/2022/wot/td/v1.1", "cov",
+                                      "http://www.example.org/coap-binding#", "wotgw",
+                                      "https://wotgw.example/ns#"));
+    else if (coap)
         json_object_set_new(td, "@context",
                             json_pack("[s{ss}]", "https://www.w3.org/2022/wot/td/v1.1", "cov",
                                       "http://www.example.org/coap-binding#"));
     else
         json_object_set_new(td, "@context", json_string("https://www.w3.org/2022/wot/td/v1.1"));
-    snprintf(buf, sizeof(buf), "urn:dev:wotgw-sim:%s%s", coap ? "coap-" : "", t->name);
+    snprintf(buf, sizeof(buf), "urn:dev:wotgw-sim:%s%s", prefix, t->name);
     json_object_set_new(td, "id", json_string(buf));
     json_object_set_new(td, "title", json_string(t->title));
     json_object_set_new(td, "description", json_string(t->description));
     snprintf(buf, sizeof(buf), "%s://%s/%s/", coap ? "coap" : "http", authority, t->name);
     json_object_set_new(td, "base", json_string(buf));
-    json_object_set_new(td, "securityDefinitions",
-                        json_pack("{s{ss}}", "nosec_sc", "scheme", "nosec"));
-    json_object_set_new(td, "security", json_string("nosec_sc"));
+    if (kind == TD_OSCORE) {
+        json_object_set_new(td, "securityDefinitions",
+                            json_pack("{s{ssss}}", "oscore_sc", "scheme",
+                                      "wotgw:OSCORESecurityScheme", "description",
+                                      "OSCORE (RFC 8613) end to end with the device: requests "
+                                      "protected with one of the device's security contexts"));
+        json_object_set_new(td, "security", json_string("oscore_sc"));
+    } else {
+        json_object_set_new(td, "securityDefinitions",
+                            json_pack("{s{ss}}", "nosec_sc", "scheme", "nosec"));
+        json_object_set_new(td, "security", json_string("nosec_sc"));
+    }
     for (size_t i = 0; i < t->n_affs; i++) {
         const struct sim_aff *a = &t->affs[i];
         json_t *o = affordance(a, coap);
@@ -176,10 +194,15 @@ fail:
 
 json_t *sim_td(const struct sim_thing *t, const char *authority)
 {
-    return make_td(t, authority, false);
+    return make_td(t, authority, TD_HTTP);
 }
 
 json_t *sim_td_coap(const struct sim_thing *t, const char *authority)
 {
-    return make_td(t, authority, true);
+    return make_td(t, authority, TD_COAP);
+}
+
+json_t *sim_td_oscore(const struct sim_thing *t, const char *authority)
+{
+    return make_td(t, authority, TD_OSCORE);
 }

@@ -14,3 +14,8 @@ json_t *sim_td(const struct sim_thing *t, const char *authority);
  * "base": "coap://AUTHORITY/THING/", CoAP forms only (cov:method;
  * observeproperty with subprotocol cov:observe), no event forms. */
 json_t *sim_td_coap(const struct sim_thing *t, const char *authority);
+/* The same CoAP forms for a device that speaks OSCORE (RFC 8613) itself
+ * (coap.h, --oscore-contexts): id urn:dev:wotgw-sim:oscore-THING, the
+ * security scheme "wotgw:OSCORESecurityScheme" (the "wotgw" context term
+ * of the gateway's exposed TDs) on the whole thing. */
+json_t *sim_td_oscore(const struct sim_thing *t, const char *authority);

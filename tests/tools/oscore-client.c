@@ -22,6 +22,19 @@
  * only) and prints the answer's outer code and whether it is protected
  * (its plaintext cannot be read: the request's state is gone). Exit 0
  * when an answer came,
+ * With an https:// URL the request goes over HTTP (RFC 8613 §11): a POST
+ * of the protected request (Content-Type application/oscore, the OSCORE
+ * option value base64url in the OSCORE header) to https://HOST:PORT plus
+ * --target (default "/": the gateway's own contexts; /things/ID/oscore
+ * passes it through to a device that speaks OSCORE), the URL's path being
+ * the inner Uri-Path; --cacert FILE verifies the server, -H "Name: value"
+ * adds a header (the outer request's own credentials). An answer that is
+ * not 200 with an OSCORE header prints as "HTTP NNN BODY (unprotected)".
+ * With -v the client also prints "sent-option HEX" and "sent-payload HEX"
+ * (the outer OSCORE option value and payload as sent), "recv-option HEX"
+ * (when the answer has one) and "recv-payload HEX" (the outer answer as
+ * received) and, over HTTP,
+ * "http STATUS oscore=HEADER content-type=TYPE" ("-" for a missing one).
  * --load SECONDS (with --inflight N, 16): after one request as above, a
  * load of GETs with N in flight for SECONDS, printed like the benchmark's
  * coap-load: "requests=N errors=N rps=R p50_us=A p99_us=B". Exit 0
@@ -42,8 +55,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "auth/oscore_ctx.h"
+#include "north/http_oscore.h"
 #include "objsec/oscore.h"
+#include "util.h"
 
 #define ECHO_OPT   252
 #define MAX_DGRAM  65536
@@ -155,6 +172,131 @@ static const struct oscore_option *find_opt(const struct oscore_msg *m, uint16_t
         if (m->opts[i].number == num)
             return &m->opts[i];
     return NULL;
+}
+
+/* ---- HTTP (RFC 8613 §11) --------------------------------------------------------------- */
+
+struct http_io {
+    uint8_t *buf;
+    size_t cap, len;
+    char oscore[256];
+    int has_oscore;
+    char ctype[128];
+};
+
+static size_t http_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct http_io *io = ud;
+    size_t k = sz * n;
+    if (io->len + k > io->cap)
+        return 0;
+    memcpy(io->buf + io->len, p, k);
+    io->len += k;
+    return k;
+}
+
+static size_t http_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct http_io *io = ud;
+    size_t k = sz * n;
+    if (k > 13 && !strncasecmp(p, "content-type:", 13)) {
+        size_t i = 13, e = k;
+        while (i < e && (p[i] == ' ' || p[i] == '\t'))
+            i++;
+        while (e > i && (p[e - 1] == '\r' || p[e - 1] == '\n' || p[e - 1] == ' '))
+            e--;
+        if (e - i < sizeof(io->ctype)) {
+            memcpy(io->ctype, p + i, e - i);
+            io->ctype[e - i] = '\0';
+        }
+    }
+    if (k > 7 && !strncasecmp(p, "oscore:", 7)) {
+        size_t i = 7, e = k;
+        while (i < e && (p[i] == ' ' || p[i] == '\t'))
+            i++;
+        while (e > i && (p[e - 1] == '\r' || p[e - 1] == '\n' || p[e - 1] == ' '))
+            e--;
+        if (e - i < sizeof(io->oscore)) {
+            memcpy(io->oscore, p + i, e - i);
+            io->oscore[e - i] = '\0';
+            io->has_oscore = 1;
+        }
+    }
+    return k;
+}
+
+static const char *http_origin, *http_target = "/", *http_cacert;
+static struct curl_slist *http_headers;
+static uint8_t http_opt[OSCORE_OPTION_VALUE_MAX];
+
+/* POSTs outer (its OSCORE option in the header, its payload as the body)
+ * and makes d the outer answer: 2.04 with the OSCORE option and the body
+ * when the answer is 200 with an OSCORE header, else code (status / 100)
+ * . (status % 100) with the body, unprotected. */
+static int http_exchange(const struct oscore_msg *outer, int tamper, uint8_t *rbuf, size_t cap,
+                         struct dgram *d)
+{
+    const struct oscore_option *oo = NULL;
+    for (size_t i = 0; i < outer->n_opts; i++)
+        if (outer->opts[i].number == OSCORE_OPT_OSCORE)
+            oo = &outer->opts[i];
+    char hv[HTTP_OSCORE_HDR_MAX], hdr[HTTP_OSCORE_HDR_MAX + 16], url[1024];
+    http_oscore_header_encode(oo ? oo->value : NULL, oo ? oo->len : 0, hv);
+    snprintf(hdr, sizeof(hdr), "OSCORE: %s", hv);
+    snprintf(url, sizeof(url), "%s%s", http_origin, http_target);
+    static uint8_t body[MAX_DGRAM];
+    memcpy(body, outer->payload, outer->payload_len);
+    if (tamper && outer->payload_len)
+        body[outer->payload_len - 1] ^= 0x01;
+    struct curl_slist *h = NULL;
+    for (struct curl_slist *x = http_headers; x; x = x->next)
+        h = curl_slist_append(h, x->data);
+    h = curl_slist_append(h, hdr);
+    h = curl_slist_append(h, "Content-Type: application/oscore");
+    h = curl_slist_append(h, "Expect:");
+    struct http_io io = {.buf = rbuf, .cap = cap};
+    CURL *c = curl_easy_init();
+    if (!c || !h)
+        return -ENOMEM;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)outer->payload_len);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &io);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &io);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (http_cacert)
+        curl_easy_setopt(c, CURLOPT_CAINFO, http_cacert);
+    CURLcode cr = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+    if (cr != CURLE_OK) {
+        fprintf(stderr, "http: %s\n", curl_easy_strerror(cr));
+        return -EIO;
+    }
+    if (verbose)
+        printf("http %ld oscore=%s content-type=%s\n", status, io.has_oscore ? io.oscore : "-",
+               io.ctype[0] ? io.ctype : "-");
+    memset(d, 0, sizeof(*d));
+    d->m.payload = io.len ? rbuf : NULL;
+    d->m.payload_len = io.len;
+    size_t ol = 0;
+    if (status == 200 && io.has_oscore &&
+        http_oscore_header_decode(io.oscore, http_opt, &ol) == 0) {
+        d->code = d->m.code = 0x44;
+        d->m.opts[0] = (struct oscore_option){
+                .number = OSCORE_OPT_OSCORE, .len = (uint16_t)ol, .value = http_opt};
+        d->m.n_opts = 1;
+    } else {
+        d->code = d->m.code = (uint8_t)((status / 100) << 5 | (status % 100));
+    }
+    return 0;
 }
 
 /* ---- load ----------------------------------------------------------------------------- */
@@ -275,9 +417,10 @@ int main(int argc, char **argv)
             {"no-echo", no_argument, NULL, 'E'},        {"load", required_argument, NULL, 'L'},
             {"inflight", required_argument, NULL, 'I'}, {"save", required_argument, NULL, 'S'},
             {"resend", required_argument, NULL, 'X'},   {"replay", no_argument, NULL, 'R'},
-            {"tamper", no_argument, NULL, 'T'},         {NULL, 0, NULL, 0}};
+            {"tamper", no_argument, NULL, 'T'},         {"target", required_argument, NULL, 'G'},
+            {"cacert", required_argument, NULL, 'C'},   {NULL, 0, NULL, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "f:n:m:e:t:s:v", lo, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "f:n:m:e:t:s:vH:", lo, NULL)) != -1) {
         switch (o) {
         case 'f': file = optarg; break;
         case 'n': name = optarg; break;
@@ -293,14 +436,21 @@ int main(int argc, char **argv)
         case 'L': load = strtod(optarg, NULL); break;
         case 'I': inflight = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'X': resend = optarg; break;
+        case 'G': http_target = optarg; break;
+        case 'C': http_cacert = optarg; break;
+        case 'H': http_headers = curl_slist_append(http_headers, optarg); break;
         default: return 2;
         }
     }
-    if (!file || !name || optind != argc - 1 || strncmp(argv[optind], "coap://", 7)) {
+    int https = optind == argc - 1 && !strncmp(argv[optind], "https://", 8);
+    if (!file || !name || optind != argc - 1 || (!https && strncmp(argv[optind], "coap://", 7)) ||
+        (https && (load > 0 || save || resend))) {
         fprintf(stderr,
                 "usage: %s -f CONTEXTS -n NAME [-m get|put|post] [-e PAYLOAD] [-t FORMAT] "
-                "[-s SEQ] [--no-echo] [--replay] [--tamper] [-v] coap://IP:PORT/PATH\n",
-                argv[0]);
+                "[-s SEQ] [--no-echo] [--replay] [--tamper] [-v] coap://IP:PORT/PATH\n"
+                "       %s ... [--target PATH] [--cacert FILE] [-H HEADER]... "
+                "https://HOST:PORT/PATH\n",
+                argv[0], argv[0]);
         return 2;
     }
     uint8_t code = !strcmp(method, "get")    ? 1
@@ -346,11 +496,19 @@ int main(int argc, char **argv)
     oscore_ctx_store_free(store);
 
     /* the address and the Uri-Path options */
-    char *url = strdup(argv[optind] + 7);
+    char *url = strdup(argv[optind] + (https ? 8 : 7));
     char *path = strchr(url, '/');
     if (path)
         *path++ = '\0';
-    char *colon = strrchr(url, ':');
+    static char origin[512];
+    if (https) {
+        snprintf(origin, sizeof(origin), "https://%s", url);
+        http_origin = origin;
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+    }
+    char *colon = https ? NULL : strrchr(url, ':');
+    if (https)
+        goto connected;
     if (!colon)
         return 2;
     *colon = '\0';
@@ -363,6 +521,7 @@ int main(int argc, char **argv)
     if (sock < 0 || connect(sock, (struct sockaddr *)&peer, sizeof(peer)) < 0)
         return 1;
 
+connected:
     if (resend) { /* a kept datagram, as it was */
         static uint8_t kept[MAX_DGRAM], ans[MAX_DGRAM];
         FILE *f = fopen(resend, "rb");
@@ -444,6 +603,11 @@ int main(int argc, char **argv)
             fclose(f);
         }
         free(segs);
+        if (verbose) {
+            const struct oscore_option *so = find_opt(&outer, OSCORE_OPT_OSCORE);
+            hexprint("sent-option", so ? so->value : NULL, so ? so->len : 0);
+            hexprint("sent-payload", outer.payload, outer.payload_len);
+        }
         int rounds = replay ? 2 : 1;
         int challenged = 0;
         for (int k = 0; k < rounds; k++) {
@@ -452,18 +616,35 @@ int main(int argc, char **argv)
                 dgram[2] = (uint8_t)(mid >> 8);
                 dgram[3] = (uint8_t)mid;
             }
-            send(sock, dgram, dl, 0);
             struct dgram d;
-            if (receive(tok, sizeof(tok), rbuf, sizeof(rbuf), &d) < 0) {
-                printf("timeout\n");
-                continue;
+            if (https) {
+                if (http_exchange(&outer, tamper, rbuf, sizeof(rbuf), &d) < 0) {
+                    printf("timeout\n");
+                    continue;
+                }
+            } else {
+                send(sock, dgram, dl, 0);
+                if (receive(tok, sizeof(tok), rbuf, sizeof(rbuf), &d) < 0) {
+                    printf("timeout\n");
+                    continue;
+                }
             }
             if (verbose) {
                 printf("outer ");
                 print_code(d.code);
                 printf("\n");
+                const struct oscore_option *ro = find_opt(&d.m, OSCORE_OPT_OSCORE);
+                if (ro)
+                    hexprint("recv-option", ro->value, ro->len);
+                hexprint("recv-payload", d.m.payload, d.m.payload_len);
             }
             const struct oscore_option *oo = find_opt(&d.m, OSCORE_OPT_OSCORE);
+            if (!oo && https) {
+                printf("HTTP %u%02u %.*s (unprotected)\n", d.code >> 5, d.code & 31,
+                       (int)d.m.payload_len, (const char *)d.m.payload);
+                rc = 0;
+                continue;
+            }
             if (!oo) {
                 print_code(d.code);
                 printf(" %.*s (unprotected)\n", (int)d.m.payload_len, (const char *)d.m.payload);
@@ -498,6 +679,10 @@ int main(int argc, char **argv)
         rc = run_load(ctx, code, path, load, inflight ? inflight : 1);
     oscore_ctx_free(ctx);
     free(url);
-    close(sock);
+    if (sock >= 0)
+        close(sock);
+    curl_slist_free_all(http_headers);
+    if (https)
+        curl_global_cleanup();
     return rc;
 }

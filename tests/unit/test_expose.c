@@ -692,7 +692,8 @@ static void test_oscore_forms(void **state)
     assert_non_null(strstr(str_at(o, "securityDefinitions/oscore_sc/description"), "RFC 8613"));
     assert_null(get_path(o, "securityDefinitions/oscore_sc/in"));
 
-    /* oscore alone: CoAP and CoAPS forms only, both marked */
+    /* oscore alone: CoAP, CoAPS and HTTPS (RFC 8613 section 11) forms, all
+     * marked; no MQTT form; over HTTPS no observe / subscribe */
     json_t *fm = form_for_scheme(o, "properties/on", "readproperty", "coap:");
     assert_string_equal(fstr(fm, "href"), "coap://gw.example:5683/things/lamp/properties/on");
     assert_string_equal(objsec(fm), "oscore");
@@ -703,9 +704,12 @@ static void test_oscore_forms(void **state)
     assert_string_equal(objsec(fm), "oscore");
     fm = form_for_scheme(o, "properties/on", "observeproperty", "coap:");
     assert_string_equal(objsec(fm), "oscore");
-    assert_int_equal(count_forms(o, "properties/on", "https:"), 0);
+    fm = form_for_scheme(o, "properties/on", "readproperty", "https:");
+    assert_string_equal(fstr(fm, "href"), "https://gw.example:8443/things/lamp/properties/on");
+    assert_string_equal(objsec(fm), "oscore");
+    assert_null(form_for_scheme(o, "properties/on", "observeproperty", "https:"));
     assert_int_equal(count_forms(o, "properties/on", "mqtts:"), 0);
-    assert_int_equal(count_forms(o, "", "https:"), 0); /* readallproperties */
+    assert_string_equal(objsec(form_for_scheme(o, "", "readallproperties", "https:")), "oscore");
     fm = form_for_scheme(o, "", "readallproperties", "coap:");
     assert_string_equal(objsec(fm), "oscore");
 
@@ -729,6 +733,9 @@ static void test_oscore_forms(void **state)
     assert_int_equal(count_forms(o, "actions/toggle", "coap:"), 1);
     assert_int_equal(count_forms(o, "actions/toggle", "coaps:"), 1);
     assert_int_equal(count_forms(o, "actions/toggle", "mqtts:"), 0);
+    /* over HTTPS no PSK (a DTLS credential): OSCORE on HTTP, marked */
+    assert_string_equal(objsec(form_for_scheme(o, "actions/toggle", "invokeaction", "https:")),
+                        "oscore");
 
     /* oscore & psk: OSCORE inside DTLS, CoAPS only */
     assert_int_equal(json_array_size(get_path(o, "actions/reboot/forms")), 1);
@@ -762,17 +769,31 @@ static void test_oscore_forms(void **state)
             {
                 const char *href = json_string_value(json_object_get(x, "href"));
                 if (objsec(x))
-                    assert_true(!strncmp(href, "coap:", 5) || !strncmp(href, "coaps:", 6));
+                    assert_true(!strncmp(href, "coap:", 5) || !strncmp(href, "coaps:", 6) ||
+                                !strncmp(href, "https:", 6));
+                if (objsec(x) && !strncmp(href, "https:", 6)) {
+                    const char *fop =
+                            json_string_value(json_array_get(json_object_get(x, "op"), 0));
+                    if (!fop)
+                        fop = json_string_value(json_object_get(x, "op"));
+                    assert_non_null(fop);
+                    assert_null(strstr(fop, "observe"));
+                    assert_null(strstr(fop, "subscribe"));
+                }
             }
         }
     }
     maybe_write(&f, "policy-lamp-oscore");
     fx_free(&f);
 
-    /* without a plain CoAP address nor CoAPS: oscore alone exposes nothing */
+    /* without a plain CoAP address nor CoAPS: oscore alone is offered over
+     * HTTPS only */
     int r = fx_load_named(&f, "lamp", LAMP_TD, "security = oscore\nallow = *\n");
     assert_int_equal(r, 0);
-    assert_int_equal(f.rc, -EINVAL);
+    assert_int_equal(f.rc, 0);
+    assert_string_equal(objsec(form_for_scheme(f.out, "properties/on", "readproperty", "https:")),
+                        "oscore");
+    assert_int_equal(count_forms(f.out, "properties/on", "coap:"), 0);
     fx_free(&f);
 }
 
