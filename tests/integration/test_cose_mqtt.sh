@@ -245,7 +245,7 @@ out=$(timeout 10 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${
 check "alice may not subscribe to bob's topic (SUBACK 135)" grep -q 'Subscribed (mid: 1): 135' <<<"$out"
 check "... and got nothing of it" bash -c '! grep -q "PUBLISH" <<<"$1"' _ "$out"
 check "the refusal is logged by the plugin" wait_for 5 grep -q 'encrypted topic of another principal' "$T/broker.log"
-out=$(timeout 10 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -t 'wot/securelamp/properties/+/cose/+' -W 3 -v 2>/dev/null | cut -d' ' -f1 | sort -u)
+out=$(timeout 10 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -t 'wot/securelamp/properties/+/cose/+' -W 3 -F '%t' 2>/dev/null | sort -u)
 check "alice's wildcard over every recipient delivers only her own topics ($(tr '\n' ' ' <<<"$out"))" \
     bash -c 'grep -q /cose/alice <<<"$1" && ! grep -qv /cose/alice <<<"$1"' _ "$out"
 out=$(timeout 10 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -t wot/securelamp/properties/brightness -W 2 -C 1 -d 2>&1)
