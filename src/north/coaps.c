@@ -40,6 +40,7 @@
 #include "auth/psk.h"
 #include "objsec/oscore_server.h"
 #include "oscore_gw.h"
+#include "coap_oscore.h"
 #include "coap_util.h"
 #include "log.h"
 #include "north/http_util.h"
@@ -363,7 +364,6 @@ static void release_copy(coap_session_t *s, void *p)
 /* The plaintext answer of the OSCORE request being handled (put_result
  * writes it as one message, never block-wise). */
 static coap_pdu_t *osc_scratch;
-static void osc_error(coap_pdu_t *resp, uint8_t code, const char *diagnostic);
 static void osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *plain,
                        coap_pdu_t *resp);
 
@@ -582,7 +582,7 @@ static void answer_async(struct coaps *c, coap_async_t *a, coap_resource_t *r, c
             osc_scratch = NULL;
             osc_answer(rq->osc, s, plain, resp);
         } else {
-            osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+            coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
         }
         if (plain)
             coap_delete_pdu(plain);
@@ -1018,54 +1018,6 @@ free_now:
 
 /* ---- OSCORE (RFC 8613) ------------------------------------------------------------------ */
 
-/* The options other than the block-wise ones (libcoap has reassembled an
- * outer Block1; RFC 8613 §4.1.3.4) into m, sorted as in the PDU. */
-static int pdu_to_msg(const coap_pdu_t *pdu, const uint8_t *payload, size_t len,
-                      struct oscore_msg *m)
-{
-    coap_opt_iterator_t it;
-    coap_opt_t *o;
-    memset(m, 0, sizeof(*m));
-    m->code = (uint8_t)coap_pdu_get_code(pdu);
-    coap_option_iterator_init(pdu, &it, COAP_OPT_ALL);
-    while ((o = coap_option_next(&it))) {
-        if (it.number == COAP_OPTION_BLOCK1 || it.number == COAP_OPTION_BLOCK2 ||
-            it.number == COAP_OPTION_SIZE1 || it.number == COAP_OPTION_SIZE2)
-            continue;
-        if (m->n_opts == OSCORE_MAX_OPTIONS)
-            return -E2BIG;
-        m->opts[m->n_opts++] = (struct oscore_option){.number = it.number,
-                                                      .len = (uint16_t)coap_opt_length(o),
-                                                      .value = coap_opt_value(o)};
-    }
-    m->payload = payload;
-    m->payload_len = len;
-    return 0;
-}
-
-/* Writes the (outer) message m into resp. 0, or -E2BIG when it does not
- * fit (resp is then left as it was only if nothing was added). */
-static int msg_to_pdu(const struct oscore_msg *m, coap_pdu_t *resp)
-{
-    coap_pdu_set_code(resp, (coap_pdu_code_t)m->code);
-    for (size_t i = 0; i < m->n_opts; i++)
-        if (!coap_add_option(resp, m->opts[i].number, m->opts[i].len, m->opts[i].value))
-            return -E2BIG;
-    if (m->payload_len && !coap_add_data(resp, m->payload_len, m->payload))
-        return -E2BIG;
-    return 0;
-}
-
-/* An unprotected OSCORE error answer (§8.2): the code, the diagnostic and
- * Max-Age 0, so that no proxy caches it. */
-static void osc_error(coap_pdu_t *resp, uint8_t code, const char *diagnostic)
-{
-    coap_pdu_set_code(resp, (coap_pdu_code_t)code);
-    coap_add_option(resp, COAP_OPTION_MAXAGE, 0, NULL);
-    if (diagnostic)
-        coap_add_data(resp, strlen(diagnostic), (const uint8_t *)diagnostic);
-}
-
 /* Protects the plain answer in osc_scratch into resp. The size is checked
  * before protecting: a second protection with the request's nonce would
  * reuse it. */
@@ -1080,7 +1032,7 @@ static void osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *pla
     coap_bin_const_t tok = coap_pdu_get_token(plain);
     size_t room = coap_session_max_pdu_size(s);
     size_t need = 4 + tok.length + OSCORE_OPTION_VALUE_MAX + 4 + 1 + 1 + 16 + len + 64;
-    if (pdu_to_msg(plain, data, len, &pm) < 0 || need > room) {
+    if (coap_oscore_from_pdu(plain, data, len, &pm) < 0 || need > room) {
         pm = (struct oscore_msg){.code = COAP_RESPONSE_CODE(500),
                                  .payload = (const uint8_t *)too_large,
                                  .payload_len = sizeof(too_large) - 1};
@@ -1090,8 +1042,8 @@ static void osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *pla
     struct oscore_msg out;
     if (!buf ||
         oscore_server_protect_response(osc->srv->s, &osc->res, false, &pm, &out, buf, cap) < 0 ||
-        msg_to_pdu(&out, resp) < 0)
-        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        coap_oscore_to_pdu(&out, resp) < 0)
+        coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
     free(buf);
 }
 
@@ -1103,18 +1055,18 @@ static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *
 {
     struct oscore_gw *og = c->gw->oscore;
     if (!og) {
-        osc_error(resp, OSCORE_CODE_BAD_OPTION, "OSCORE is not enabled here");
+        coap_oscore_error(resp, OSCORE_CODE_BAD_OPTION, "OSCORE is not enabled here");
         return;
     }
     size_t len = 0, off = 0, total = 0;
     const uint8_t *data = NULL;
     if (coap_get_data_large(req, &len, &data, &off, &total) && len && (off || total != len)) {
-        osc_error(resp, OSCORE_CODE_BAD_REQUEST, "incomplete block-wise request");
+        coap_oscore_error(resp, OSCORE_CODE_BAD_REQUEST, "incomplete block-wise request");
         return;
     }
     struct oscore_msg outer;
-    if (pdu_to_msg(req, data, len, &outer) < 0) {
-        osc_error(resp, OSCORE_CODE_BAD_OPTION, "too many options");
+    if (coap_oscore_from_pdu(req, data, len, &outer) < 0) {
+        coap_oscore_error(resp, OSCORE_CODE_BAD_OPTION, "too many options");
         return;
     }
     size_t cap = len + 16;
@@ -1122,46 +1074,26 @@ static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *
     struct coaps_osc *osc = calloc(1, sizeof(*osc));
     coap_pdu_t *inner = NULL, *plain = NULL;
     if (!buf || !osc) {
-        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
         goto out;
     }
     struct oscore_srv_result res;
     switch (oscore_server_unprotect(og->s, &outer, buf, cap, &res)) {
-    case OSCORE_SRV_ERROR: osc_error(resp, res.code, res.diagnostic); goto out;
+    case OSCORE_SRV_ERROR: coap_oscore_error(resp, res.code, res.diagnostic); goto out;
     case OSCORE_SRV_CHALLENGE: {
         uint8_t cbuf[256];
         struct oscore_msg cm;
         if (oscore_server_challenge(og->s, &res, &cm, cbuf, sizeof(cbuf)) < 0 ||
-            msg_to_pdu(&cm, resp) < 0)
-            osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+            coap_oscore_to_pdu(&cm, resp) < 0)
+            coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
         goto out;
     }
     case OSCORE_SRV_OK: break;
     }
-    /* the inner request as a PDU of its own (same type, id and token) */
-    size_t isize = 64 + coap_pdu_get_token(req).length + len;
-    for (size_t i = 0; i < res.inner.n_opts; i++)
-        isize += 5 + res.inner.opts[i].len;
-    inner = coap_pdu_init(coap_pdu_get_type(req), (coap_pdu_code_t)res.inner.code,
-                          coap_pdu_get_mid(req), isize);
-    plain = coap_pdu_init(COAP_MESSAGE_ACK, 0, 0, OSCORE_MAX_PLAINTEXT);
-    coap_bin_const_t tok = coap_pdu_get_token(req);
-    if (!inner || !plain || !coap_add_token(inner, tok.length, tok.s) ||
-        !coap_add_token(plain, tok.length, tok.s)) {
-        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
-        goto out;
-    }
-    for (size_t i = 0; i < res.inner.n_opts; i++) {
-        const struct oscore_option *o = &res.inner.opts[i];
-        if (o->number == COAP_OPTION_OBSERVE) /* not relayed over OSCORE yet */
-            continue;
-        if (!coap_add_option(inner, o->number, o->len, o->value)) {
-            osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
-            goto out;
-        }
-    }
-    if (res.inner.payload_len && !coap_add_data(inner, res.inner.payload_len, res.inner.payload)) {
-        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+    /* the inner request as a PDU of its own (Observe is not relayed over
+     * OSCORE yet: an inner Observe is dropped) */
+    if (coap_oscore_inner_pdu(req, &res.inner, &inner, &plain) < 0) {
+        coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
         goto out;
     }
     osc->srv = oscore_gw_ref(og);
@@ -1171,7 +1103,7 @@ static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *
     /* the request keeps a copy of its own, for a separate answer */
     struct coaps_osc *copy = malloc(sizeof(*copy));
     if (!copy) {
-        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
         goto out;
     }
     *copy = *osc;

@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "coap_oscore.h"
 #include "coap_util.h"
 #include "objsec/oscore_server.h"
 #include "things.h"
@@ -457,51 +458,6 @@ static void log_oscore(const struct sim_coap *c, const char *what, uint8_t code,
     free(hex);
 }
 
-/* The options of pdu other than the block-wise ones (libcoap reassembled
- * them), sorted as in the PDU. */
-static int pdu_to_msg(const coap_pdu_t *pdu, const uint8_t *payload, size_t len,
-                      struct oscore_msg *m)
-{
-    coap_opt_iterator_t it;
-    coap_opt_t *o;
-    memset(m, 0, sizeof(*m));
-    m->code = (uint8_t)coap_pdu_get_code(pdu);
-    coap_option_iterator_init(pdu, &it, COAP_OPT_ALL);
-    while ((o = coap_option_next(&it))) {
-        if (it.number == COAP_OPTION_BLOCK1 || it.number == COAP_OPTION_BLOCK2 ||
-            it.number == COAP_OPTION_SIZE1 || it.number == COAP_OPTION_SIZE2)
-            continue;
-        if (m->n_opts == OSCORE_MAX_OPTIONS)
-            return -E2BIG;
-        m->opts[m->n_opts++] = (struct oscore_option){.number = (uint16_t)it.number,
-                                                      .len = (uint16_t)coap_opt_length(o),
-                                                      .value = coap_opt_value(o)};
-    }
-    m->payload = payload;
-    m->payload_len = len;
-    return 0;
-}
-
-static int msg_to_pdu(const struct oscore_msg *m, coap_pdu_t *resp)
-{
-    coap_pdu_set_code(resp, (coap_pdu_code_t)m->code);
-    for (size_t i = 0; i < m->n_opts; i++)
-        if (!coap_add_option(resp, m->opts[i].number, m->opts[i].len, m->opts[i].value))
-            return -E2BIG;
-    if (m->payload_len && !coap_add_data(resp, m->payload_len, m->payload))
-        return -E2BIG;
-    return 0;
-}
-
-/* An unprotected answer (section 8.2): code, diagnostic, Max-Age 0. */
-static void osc_error(coap_pdu_t *resp, uint8_t code, const char *diagnostic)
-{
-    coap_pdu_set_code(resp, (coap_pdu_code_t)code);
-    coap_add_option(resp, COAP_OPTION_MAXAGE, 0, NULL);
-    if (diagnostic)
-        coap_add_data(resp, strlen(diagnostic), (const uint8_t *)diagnostic);
-}
-
 /* The route of an inner request's Uri-Path, or NULL. */
 static const struct sim_route *inner_route(const struct sim_coap *c, const struct oscore_msg *m)
 {
@@ -576,14 +532,14 @@ static void on_oscore(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *r
     size_t len = 0, off = 0, total = 0;
     const uint8_t *data = NULL;
     if (coap_get_data_large(req, &len, &data, &off, &total) && len && (off || total != len)) {
-        osc_error(resp, OSCORE_CODE_BAD_REQUEST, "incomplete block-wise request");
+        coap_oscore_error(resp, OSCORE_CODE_BAD_REQUEST, "incomplete block-wise request");
         return;
     }
     if (!len)
         data = NULL;
     struct oscore_msg outer;
-    if (pdu_to_msg(req, data, len, &outer) < 0) {
-        osc_error(resp, OSCORE_CODE_BAD_OPTION, "too many options");
+    if (coap_oscore_from_pdu(req, data, len, &outer) < 0) {
+        coap_oscore_error(resp, OSCORE_CODE_BAD_OPTION, "too many options");
         return;
     }
     log_oscore(c, "request", outer.code, &outer);
@@ -592,14 +548,14 @@ static void on_oscore(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *r
     size_t ocap = 0;
     coap_pdu_t *inner = NULL, *plain = NULL;
     if (!buf) {
-        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
         goto out;
     }
     struct oscore_srv_result res;
     struct oscore_msg out;
     switch (oscore_server_unprotect(c->osrv, &outer, buf, cap, &res)) {
     case OSCORE_SRV_ERROR:
-        osc_error(resp, res.code, res.diagnostic);
+        coap_oscore_error(resp, res.code, res.diagnostic);
         if (!c->quiet)
             fprintf(stderr, "wotgw-simdev: coap oscore refused: %s\n",
                     res.diagnostic ? res.diagnostic : "internal error");
@@ -607,8 +563,8 @@ static void on_oscore(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *r
     case OSCORE_SRV_CHALLENGE: {
         uint8_t cbuf[256];
         if (oscore_server_challenge(c->osrv, &res, &out, cbuf, sizeof(cbuf)) < 0 ||
-            msg_to_pdu(&out, resp) < 0) {
-            osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+            coap_oscore_to_pdu(&out, resp) < 0) {
+            coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
             goto out;
         }
         log_oscore(c, "answer", out.code, &out);
@@ -616,30 +572,10 @@ static void on_oscore(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *r
     }
     case OSCORE_SRV_OK: break;
     }
-    /* the inner request as a PDU of its own (same type, id and token) */
-    coap_bin_const_t tok = coap_pdu_get_token(req);
-    size_t isize = 64 + tok.length + len;
-    for (size_t i = 0; i < res.inner.n_opts; i++)
-        isize += 5 + res.inner.opts[i].len;
-    inner = coap_pdu_init(coap_pdu_get_type(req), (coap_pdu_code_t)res.inner.code,
-                          coap_pdu_get_mid(req), isize);
-    plain = coap_pdu_init(COAP_MESSAGE_ACK, 0, 0, OSCORE_MAX_PLAINTEXT);
-    if (!inner || !plain || !coap_add_token(inner, tok.length, tok.s) ||
-        !coap_add_token(plain, tok.length, tok.s)) {
-        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
-        goto out;
-    }
-    for (size_t i = 0; i < res.inner.n_opts; i++) {
-        const struct oscore_option *o = &res.inner.opts[i];
-        if (o->number == COAP_OPTION_OBSERVE) /* not offered over OSCORE */
-            continue;
-        if (!coap_add_option(inner, o->number, o->len, o->value)) {
-            osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
-            goto out;
-        }
-    }
-    if (res.inner.payload_len && !coap_add_data(inner, res.inner.payload_len, res.inner.payload)) {
-        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+    /* the inner request as a PDU of its own (Observe is not offered over
+     * OSCORE: dropped) */
+    if (coap_oscore_inner_pdu(req, &res.inner, &inner, &plain) < 0) {
+        coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
         goto out;
     }
     dispatch_inner(c, s, inner, &res.inner, plain);
@@ -648,7 +584,7 @@ static void on_oscore(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *r
     coap_get_data(plain, &plen, &pdata);
     struct oscore_msg pm;
     static const char too_large[] = "the answer is too large for one OSCORE message";
-    if (pdu_to_msg(plain, pdata, plen, &pm) < 0 ||
+    if (coap_oscore_from_pdu(plain, pdata, plen, &pm) < 0 ||
         plen + 64 + OSCORE_OVERHEAD > coap_session_max_pdu_size(s))
         pm = (struct oscore_msg){.code = COAP_RESPONSE_CODE(500),
                                  .payload = (const uint8_t *)too_large,
@@ -656,8 +592,8 @@ static void on_oscore(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *r
     ocap = 1 + pm.payload_len + 16 + OSCORE_OVERHEAD + 1024;
     obuf = malloc(ocap);
     if (!obuf || oscore_server_protect_response(c->osrv, &res, false, &pm, &out, obuf, ocap) < 0 ||
-        msg_to_pdu(&out, resp) < 0) {
-        osc_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        coap_oscore_to_pdu(&out, resp) < 0) {
+        coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
         goto out;
     }
     log_oscore(c, "answer", out.code, &out);
