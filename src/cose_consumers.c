@@ -257,21 +257,7 @@ int cose_consumers_encrypt0(const struct cose_key *k, const char *content_type,
     *out = NULL;
     if (len > COSE_MAX_MESSAGE - COSE_OVERHEAD)
         return -E2BIG;
-    if (content_type && *content_type) {
-        int cf = cose_content_format(content_type);
-        p.has_ctype = true;
-        if (cf >= 0) {
-            p.ctype = (uint64_t)cf;
-        } else {
-            size_t l = strlen(content_type);
-            while (l && (content_type[l - 1] == ' ' || content_type[l - 1] == '\t'))
-                l--;
-            p.ctype_str = content_type;
-            p.ctype_str_len = l;
-            if (!l || l > COSE_MAX_CTYPE_STR)
-                p.has_ctype = false;
-        }
-    }
+    cose_params_content_type(&p, content_type);
     size_t cap = len + COSE_OVERHEAD;
     uint8_t *buf = malloc(cap);
     if (!buf)

@@ -295,6 +295,26 @@ int cose_content_format(const char *media_type)
                    : -1;
 }
 
+void cose_params_content_type(struct cose_params *p, const char *content_type)
+{
+    if (!content_type || !*content_type)
+        return;
+    int cf = cose_content_format(content_type);
+    p->has_ctype = true;
+    if (cf >= 0) {
+        p->ctype = (uint64_t)cf;
+        return;
+    }
+    /* the media type without trailing blanks; too long: none */
+    size_t l = strlen(content_type);
+    while (l && (content_type[l - 1] == ' ' || content_type[l - 1] == '\t'))
+        l--;
+    p->ctype_str = content_type;
+    p->ctype_str_len = l;
+    if (!l || l > COSE_MAX_CTYPE_STR)
+        p->has_ctype = false;
+}
+
 int cose_signer_sign1(const struct cose_signer *s, const char *content_type, const uint8_t *payload,
                       size_t len, uint8_t **out, size_t *out_len)
 {
@@ -306,22 +326,7 @@ int cose_signer_sign1(const struct cose_signer *s, const char *content_type, con
     *out = NULL;
     if (len > COSE_MAX_MESSAGE - COSE_OVERHEAD)
         return -E2BIG;
-    if (content_type && *content_type) {
-        int cf = cose_content_format(content_type);
-        p.has_ctype = true;
-        if (cf >= 0) {
-            p.ctype = (uint64_t)cf;
-        } else {
-            /* the media type without trailing blanks; too long: none */
-            size_t l = strlen(content_type);
-            while (l && (content_type[l - 1] == ' ' || content_type[l - 1] == '\t'))
-                l--;
-            p.ctype_str = content_type;
-            p.ctype_str_len = l;
-            if (!l || l > COSE_MAX_CTYPE_STR)
-                p.has_ctype = false;
-        }
-    }
+    cose_params_content_type(&p, content_type);
     size_t cap = len + COSE_OVERHEAD;
     uint8_t *buf = malloc(cap);
     if (!buf)

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "objsec/cose.h"
 #include "objsec/cose_key.h"
 #include "util.h"
 
@@ -76,6 +77,11 @@ int cose_signer_sign1(const struct cose_signer *s, const char *content_type, con
 /* The CoAP Content-Format number of a media type (coap_util.h's table:
  * parameters and case as it treats them), or -1 when it has none. */
 int cose_content_format(const char *media_type);
+/* The content type header (3) of a message made for content_type (NULL or
+ * empty: none): its CoAP Content-Format number when it has one, else the
+ * media type text without trailing blanks (none when longer than
+ * COSE_MAX_CTYPE_STR). p->ctype_str points into content_type. */
+void cose_params_content_type(struct cose_params *p, const char *content_type);
 
 /* What an Accept header asks for. */
 struct cose_accept {
