@@ -925,6 +925,28 @@ static void call_link(struct proxy_call *c, bool stream, struct proxy_call **cal
         *call = c;
 }
 
+/* What every call to a device starts with: counted, then refused while
+ * shutting down (503) or for an unknown thing (hidden_thing). The thing,
+ * or NULL with res and *reason set. */
+static const struct thing *call_thing(struct proxy *p, const struct interaction *in,
+                                      struct proxy_result *res, const char **reason)
+{
+    struct gw *gw = p->gw;
+    gw->counters.requests++;
+    if (gw->stopping) {
+        res->status = 503;
+        res->detail = "the gateway is shutting down";
+        *reason = "shutting down";
+        return NULL;
+    }
+    const struct thing *t = state_find_thing(gw->state, in->thing);
+    if (!t) {
+        hidden_thing(p, gw->state, in, res);
+        *reason = res->status == 404 ? "unknown thing" : "unknown thing, not authenticated";
+    }
+    return t;
+}
+
 int proxy_start(struct proxy *p, const struct interaction *in, const struct proxy_ops *ops,
                 void *ud, struct proxy_call **call, struct proxy_result *res)
 {
@@ -937,20 +959,9 @@ int proxy_start(struct proxy *p, const struct interaction *in, const struct prox
     *res = (struct proxy_result){0};
     if (call)
         *call = NULL;
-    gw->counters.requests++;
-
-    if (gw->stopping) {
-        res->status = 503;
-        res->detail = "the gateway is shutting down";
-        reason = "shutting down";
+    const struct thing *t = call_thing(p, in, res, &reason);
+    if (!t)
         goto done;
-    }
-    const struct thing *t = state_find_thing(s, in->thing);
-    if (!t) {
-        hidden_thing(p, s, in, res);
-        reason = res->status == 404 ? "unknown thing" : "unknown thing, not authenticated";
-        goto done;
-    }
     struct policy_env env;
     state_policy_env(s, (int64_t)time(NULL), &env);
     decide(&env, t, in, &d);
@@ -1139,20 +1150,9 @@ int proxy_oscore_forward(struct proxy *p, const struct interaction *in,
     *res = (struct proxy_result){0};
     if (call)
         *call = NULL;
-    gw->counters.requests++;
-
-    if (gw->stopping) {
-        res->status = 503;
-        res->detail = "the gateway is shutting down";
-        reason = "shutting down";
+    const struct thing *t = call_thing(p, in, res, &reason);
+    if (!t)
         goto done;
-    }
-    const struct thing *t = state_find_thing(s, in->thing);
-    if (!t) {
-        hidden_thing(p, s, in, res);
-        reason = res->status == 404 ? "unknown thing" : "unknown thing, not authenticated";
-        goto done;
-    }
     struct policy_env env;
     state_policy_env(s, (int64_t)time(NULL), &env);
     if (!t->td->oscore_href) {
