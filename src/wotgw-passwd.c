@@ -1455,6 +1455,28 @@ static int cose_key(const char *dir, const char *thing, bool rotate)
     return EXIT_OK;
 }
 
+/* Reads the consumers' COSE keys file f->path (missing: empty, *old NULL)
+ * and checks that it parses (*cc, NULL when missing). EXIT_OK, else the
+ * exit code, said. */
+static int cose_keys_read(struct cfile *f, char **old, size_t *old_len, struct cose_consumers **cc,
+                          struct diags *d)
+{
+    int r = util_read_file(f->path, COSE_CONSUMERS_FILE_MAX, old, old_len);
+    if (r == -ENOENT)
+        return EXIT_OK;
+    if (r < 0) {
+        msg("%s: %s", f->path, strerror(-r));
+        return EXIT_IO;
+    }
+    f->exists = stat(f->path, &f->stat) == 0;
+    if (cose_consumers_load(f->path, cc, d) < 0) {
+        diag_print(d, stderr);
+        msg("%s: fix the file first", f->path);
+        return EXIT_INPUT;
+    }
+    return EXIT_OK;
+}
+
 /* cose-consumer-add: appends the public part of the COSE_Key in keyfile
  * (binary, EC2 P-256 or OKP Ed25519, with a kid) for principal to the
  * consumers' keys file (cose_consumers.h); the exit status. */
@@ -1499,26 +1521,16 @@ static int cose_consumer_add(const char *path, const char *principal, const char
     if ((lock = lock_file(path)) < 0)
         goto out;
     struct cfile f = {.path = (char *)path};
-    r = util_read_file(path, COSE_CONSUMERS_FILE_MAX, &old, &old_len);
-    if (r == 0) {
-        f.exists = stat(path, &f.stat) == 0;
-        if (cose_consumers_load(path, &cc, &d) < 0) {
-            diag_print(&d, stderr);
-            msg("%s: fix the file first", path);
+    if ((rc = cose_keys_read(&f, &old, &old_len, &cc, &d)) != EXIT_OK)
+        goto out;
+    rc = EXIT_IO;
+    for (size_t i = 0; cc && i < cc->n; i++)
+        if (!strcmp(cc->v[i].principal, principal) && cc->v[i].key->kid_len == k->kid_len &&
+            !memcmp(cc->v[i].key->kid, k->kid, k->kid_len)) {
+            msg("%s already has a key with this kid in %s", principal, path);
             rc = EXIT_INPUT;
             goto out;
         }
-        for (size_t i = 0; i < cc->n; i++)
-            if (!strcmp(cc->v[i].principal, principal) && cc->v[i].key->kid_len == k->kid_len &&
-                !memcmp(cc->v[i].key->kid, k->kid, k->kid_len)) {
-                msg("%s already has a key with this kid in %s", principal, path);
-                rc = EXIT_INPUT;
-                goto out;
-            }
-    } else if (r != -ENOENT) {
-        msg("%s: %s", path, strerror(-r));
-        goto out;
-    }
     int n = asprintf(&buf, "%.*s%s%s %s\n", (int)old_len, old ? old : "",
                      old_len && old[old_len - 1] != '\n' ? "\n" : "", principal, hex);
     if (n < 0) {
@@ -1602,19 +1614,9 @@ static int cose_consumer_secret(const char *path, const char *principal, const c
     if ((lock = lock_file(path)) < 0)
         goto out;
     struct cfile f = {.path = (char *)path};
-    r = util_read_file(path, COSE_CONSUMERS_FILE_MAX, &old, &old_len);
-    if (r == 0) {
-        f.exists = stat(path, &f.stat) == 0;
-        if (cose_consumers_load(path, &cc, &d) < 0) {
-            diag_print(&d, stderr);
-            msg("%s: fix the file first", path);
-            rc = EXIT_INPUT;
-            goto out;
-        }
-    } else if (r != -ENOENT) {
-        msg("%s: %s", path, strerror(-r));
+    if ((rc = cose_keys_read(&f, &old, &old_len, &cc, &d)) != EXIT_OK)
         goto out;
-    }
+    rc = EXIT_IO;
     /* the consumer's copy first: a key wotgw has and the consumer not is useless */
     fd = open(outfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
