@@ -41,6 +41,8 @@
 #include "state.h"
 #include "util.h"
 
+#include "simdev_testutil.h"
+
 #define MS 1000ull
 
 static const char SECRET_HEX[] = "a1a2a3a4a5a6a7a8a9aaabacadaeafb0";
@@ -52,25 +54,6 @@ static char dir[] = "/tmp/wotgw-proxy-oscore.XXXXXX";
 static char log_path[PATH_MAX], bindir[PATH_MAX];
 static struct gw gw;
 static struct oscore_ctx *octx;
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static unsigned free_udp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &l) < 0)
-        return 0;
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -126,46 +109,12 @@ static int start_all(void **state)
            PASS, bindir, dir) < 0 ||
         sh("mkdir -p %s/state", dir) < 0)
         return -1;
-    int p[2];
-    if (pipe(p) < 0)
-        return -1;
-    dev_pid = fork();
+    char dev[PATH_MAX + 32], ctxs[PATH_MAX + 32];
+    snprintf(dev, sizeof(dev), "%s/wotgw-simdev", bindir);
+    snprintf(ctxs, sizeof(ctxs), "%s/device-oscore", dir);
+    dev_pid = simdev_oscore_start(dev, coap, ctxs, log_path, false);
     if (dev_pid < 0)
         return -1;
-    if (dev_pid == 0) {
-        char dev[PATH_MAX + 32], ctxs[PATH_MAX + 32];
-        snprintf(dev, sizeof(dev), "%s/wotgw-simdev", bindir);
-        snprintf(ctxs, sizeof(ctxs), "%s/device-oscore", dir);
-        int lf = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        dup2(p[1], 1);
-        if (lf >= 0)
-            dup2(lf, 2);
-        close(p[0]);
-        close(p[1]);
-        execl(dev, dev, "--listen", "127.0.0.1:0", "--coap-listen", coap, "--oscore-contexts", ctxs,
-              "--event-interval-ms", "0", (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    char out[512];
-    size_t got = 0;
-    uint64_t end = now_us() + 10000 * MS;
-    out[0] = '\0';
-    while (got < sizeof(out) - 1 && !strstr(out, "coap://") && now_us() < end) {
-        struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-        if (poll(&pfd, 1, 100) <= 0)
-            continue;
-        ssize_t r = read(p[0], out + got, sizeof(out) - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        out[got] = '\0';
-    }
-    close(p[0]);
-    if (!strstr(out, "listening on coap://")) {
-        fprintf(stderr, "device did not start: '%s'\n", out);
-        return -1;
-    }
     /* the gateway: no OSCORE context of its own */
     static const char conf[] = "[gateway]\n"
                                "td_dir = things\n"

@@ -35,6 +35,8 @@
 #include "south/coap.h"
 #include "util.h"
 
+#include "simdev_testutil.h"
+
 #define MS 1000ull
 
 static pid_t dev_pid = -1;
@@ -47,25 +49,6 @@ static struct oscore_ctx *octx; /* the consumer's side of the device's context *
 
 /* the device's side: sender 01 (the device), recipient 02 (the consumer) */
 static const char SECRET_HEX[] = "0102030405060708090a0b0c0d0e0f10";
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static unsigned free_udp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &l) < 0)
-        return 0;
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 /* ---- the device ------------------------------------------------------------------ */
 
@@ -86,43 +69,11 @@ static int start_device(void **state)
         return -1;
     coap_port = free_udp_port();
     snprintf(coap, sizeof(coap), "127.0.0.1:%u", coap_port);
-    int p[2];
-    if (!coap_port || pipe(p) < 0)
+    if (!coap_port)
         return -1;
-    dev_pid = fork();
+    dev_pid = simdev_oscore_start(dev, coap, ctxs, log_path, true);
     if (dev_pid < 0)
         return -1;
-    if (dev_pid == 0) {
-        int lf = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        dup2(p[1], 1);
-        if (lf >= 0)
-            dup2(lf, 2);
-        close(p[0]);
-        close(p[1]);
-        execl(dev, dev, "--listen", "127.0.0.1:0", "--coap-listen", coap, "--oscore-contexts", ctxs,
-              (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    char out[512];
-    size_t got = 0;
-    uint64_t end = now_us() + 10000 * MS;
-    out[0] = '\0';
-    while (got < sizeof(out) - 1 && !strstr(out, "coap://") && now_us() < end) {
-        struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-        if (poll(&pfd, 1, 100) <= 0)
-            continue;
-        ssize_t r = read(p[0], out + got, sizeof(out) - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        out[got] = '\0';
-    }
-    close(p[0]);
-    if (!strstr(out, "listening on coap://")) {
-        fprintf(stderr, "device did not start: '%s'\n", out);
-        return -1;
-    }
     /* the consumer's side: the IDs swapped */
     static uint8_t secret[16];
     for (size_t i = 0; i < 16; i++)
