@@ -24,8 +24,9 @@ int coap_oscore_to_pdu(const struct oscore_msg *m, coap_pdu_t *resp);
  * (NULL: none) and Max-Age 0, so that no proxy caches it. */
 void coap_oscore_error(coap_pdu_t *resp, uint8_t code, const char *diagnostic);
 /* The decrypted inner request of req as a PDU of its own (req's type,
- * message ID and token; inner's code, options but Observe, which is not
- * relayed over OSCORE, and payload) in *inner_pdu, and an empty
+ * message ID and token; inner's code, options but Observe, and payload:
+ * a caller that serves Observe over OSCORE reads it from inner, as
+ * north/coaps.c does) in *inner_pdu, and an empty
  * acknowledgement with the same token and room for an OSCORE plaintext
  * for the answer in *plain. 0, or -ENOMEM (nothing left to free). */
 int coap_oscore_inner_pdu(const coap_pdu_t *req, const struct oscore_msg *inner,

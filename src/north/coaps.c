@@ -95,6 +95,7 @@ struct coaps_req {
                             * libcoap's next call to drop its observer */
     uint64_t served_round; /* res->round last answered */
     uint64_t served_us;
+    uint32_t obs_num; /* an OSCORE observation: the last Outer Observe sent */
     /* an OSCORE request (RFC 8613): the context it was verified with, to
      * protect the answer (also a separate one) */
     struct coaps_osc *osc;
@@ -104,6 +105,7 @@ struct coaps_osc {
     struct oscore_gw *srv;        /* held while the answer is pending, also past a reload */
     struct oscore_srv_result res; /* status, entry and req: what protecting needs */
     char name[OSCORE_CTX_MAX_NAME + 1];
+    int observe; /* the inner Observe option's value, -1 without one */
 };
 
 /* An observable resource (RFC 7641) of a loop: libcoap keeps the
@@ -144,6 +146,7 @@ struct coaps {
     struct coaps_req *reqs;
     size_t n_reqs;
     size_t n_streams;
+    size_t n_osc_ended; /* OSCORE observations ended, to free (osc_sweep) */
     size_t n_endpoints;
     bool draining;
     struct coaps_res *res; /* every loop's, freed with the front end */
@@ -229,8 +232,12 @@ int coaps_check(const struct gw_state *s, struct diags *d)
  * request (strace -c). */
 #define COAPS_SAFETY_TICK_US (1000000ull)
 
+static void osc_sweep(struct coaps *c);
+
 static void coaps_run(struct coaps_loop *l)
 {
+    if (l->c && l->c->n_osc_ended && !l->c->draining)
+        osc_sweep(l->c);
     if (l->ctx)
         coap_io_process(l->ctx, COAP_IO_NO_WAIT);
 }
@@ -364,8 +371,8 @@ static void release_copy(coap_session_t *s, void *p)
 /* The plaintext answer of the OSCORE request being handled (put_result
  * writes it as one message, never block-wise). */
 static coap_pdu_t *osc_scratch;
-static void osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *plain,
-                       coap_pdu_t *resp);
+static int osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *plain,
+                      coap_pdu_t *resp);
 
 /* Writes a proxy answer (status, body, Content-Format) into resp. */
 static void put_result(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
@@ -440,6 +447,9 @@ static uint64_t now_us(void)
  * 7641 §3.2: a response without Observe ends it); the stream stays as a
  * tombstone until libcoap next calls for its observer, which the same
  * error then drops, or the session goes. */
+static int osc_notify(struct coaps_req *rq, uint8_t code, int format, const uint8_t *body,
+                      size_t len, bool final);
+
 static void stream_end(struct coaps_req *rq, int status, const char *detail)
 {
     if (rq->ended)
@@ -451,6 +461,13 @@ static void stream_end(struct coaps_req *rq, int status, const char *detail)
     }
     rq->status = status;
     rq->detail = detail;
+    if (rq->osc) { /* protected, then freed on the next run (osc_sweep) */
+        osc_notify(rq, coap_code_from_http(status, true), COAP_FORMAT_NONE, (const uint8_t *)detail,
+                   detail ? strlen(detail) : 0, true);
+        rq->c->n_osc_ended++;
+        coaps_kick(rq->c);
+        return;
+    }
     coap_session_t *s = rq->session;
     coap_pdu_t *pdu =
             coap_pdu_init(COAP_MESSAGE_CON, (coap_pdu_code_t)coap_code_from_http(status, true),
@@ -545,6 +562,19 @@ static int on_proxy_event(void *ud, const char *event, const uint8_t *data, size
     res->round++;
     res_sweep(res, rq);
     coap_resource_notify_observers(res->r, NULL);
+    /* the OSCORE observers: libcoap does not know them (osc_notify) */
+    for (struct coaps_req *st = res->streams, *next; st; st = next) {
+        next = st->snext;
+        if (!st->osc || st->ended)
+            continue;
+        if (osc_notify(st, COAP_RESPONSE_CODE(205), res->format, res->value, res->len, false) < 0) {
+            st->ended = true; /* told, or nothing to tell it with: freed on the next run */
+            rq->c->n_osc_ended++;
+            continue;
+        }
+        st->served_round = res->round;
+        st->served_us = now_us();
+    }
     coaps_kick(rq->c);
     return 0;
 }
@@ -613,7 +643,7 @@ static void answer_stream(struct coaps_req *rq, coap_resource_t *r, coap_session
 static struct coaps_req *stream_find(struct coaps_res *res, coap_session_t *s, coap_bin_const_t tok)
 {
     for (struct coaps_req *st = res->streams; st; st = st->snext)
-        if (st->session == s && st->token_len == tok.length &&
+        if (!st->osc && st->session == s && st->token_len == tok.length &&
             !memcmp(st->token, tok.s, tok.length))
             return st;
     return NULL;
@@ -823,6 +853,18 @@ static void on_wellknown(coap_resource_t *r, coap_session_t *s, const coap_pdu_t
     req_free(rq);
 }
 
+/* The observable resource of an inner request's path, NULL when none. */
+static struct coaps_res *osc_resource(coap_session_t *s, const coap_pdu_t *inner)
+{
+    coap_string_t *p = coap_get_uri_path(inner);
+    if (!p)
+        return NULL;
+    coap_str_const_t key = {p->length, p->s};
+    coap_resource_t *r = coap_get_resource_from_uri_path(coap_session_get_context(s), &key);
+    coap_delete_string(p);
+    return r ? coap_resource_get_userdata(r) : NULL;
+}
+
 static bool is_stream_op(enum wot_op op)
 {
     return op == WOT_OP_OBSERVEPROPERTY || op == WOT_OP_SUBSCRIBEEVENT;
@@ -839,10 +881,10 @@ static void handle(struct coaps *c, coap_resource_t *r, coap_session_t *s, const
     struct coaps_req *rq = NULL;
     char peer[COAPS_PEER_MAX];
     coap_bin_const_t tok = coap_pdu_get_token(req);
-    /* Observe is not relayed over OSCORE yet: an inner Observe is ignored
-     * (RFC 7641 §2: the answer is then a plain one) */
-    int obsv = osc ? -1 : observe_value(req);
-    struct coaps_res *ores = osc ? NULL : coap_resource_get_userdata(r);
+    /* over OSCORE: the inner Observe, and the observable resource of the
+     * inner path (the outer request reached the catch-all one) */
+    int obsv = osc ? osc->observe : observe_value(req);
+    struct coaps_res *ores = osc ? osc_resource(s, req) : coap_resource_get_userdata(r);
     peer_name(s, peer, sizeof(peer));
     uint8_t mcode = (uint8_t)coap_pdu_get_code(req);
     const char *method = coap_method_name(mcode);
@@ -998,6 +1040,17 @@ static void handle(struct coaps *c, coap_resource_t *r, coap_session_t *s, const
          * current value when the resource has one, else (an empty ACK now)
          * the first notification */
         stream_link(ores, rq, s, tok);
+        if (osc) { /* the plaintext of the registration answer, with an Observe */
+            if (ores->have_value) {
+                uint8_t ob[4];
+                rq->obs_num++;
+                coap_add_option(resp, COAP_OPTION_OBSERVE,
+                                coap_encode_var_safe(ob, sizeof(ob), rq->obs_num), ob);
+                put_result(r, s, req, q, resp, 200, true, ores->format, ores->value, ores->len,
+                           NULL, true);
+            }
+            return;
+        }
         if (ores->have_value)
             answer_stream(rq, r, s, req, q, resp);
         return;
@@ -1020,10 +1073,13 @@ free_now:
 
 /* Protects the plain answer in osc_scratch into resp. The size is checked
  * before protecting: a second protection with the request's nonce would
- * reuse it. */
-static void osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *plain,
-                       coap_pdu_t *resp)
+ * reuse it. The answer to an Observe registration (it has an Observe
+ * option) takes a Partial IV of its own, as every notification (§8.3).
+ * 0, or < 0 when resp is an unprotected 5.00 instead. */
+static int osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *plain, coap_pdu_t *resp)
 {
+    coap_opt_iterator_t oit;
+    bool observe = coap_check_option(plain, COAP_OPTION_OBSERVE, &oit) != NULL;
     size_t len = 0;
     const uint8_t *data = NULL;
     coap_get_data(plain, &len, &data);
@@ -1040,11 +1096,148 @@ static void osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *pla
     size_t cap = 1 + pm.payload_len + 16 + OSCORE_OVERHEAD + 1024;
     uint8_t *buf = malloc(cap);
     struct oscore_msg out;
+    int r = -ENOMEM;
     if (!buf ||
-        oscore_server_protect_response(osc->srv->s, &osc->res, false, &pm, &out, buf, cap) < 0 ||
-        coap_oscore_to_pdu(&out, resp) < 0)
+        (r = oscore_server_protect_response(osc->srv->s, &osc->res, observe && pm.code == 0x45, &pm,
+                                            &out, buf, cap)) < 0 ||
+        (r = coap_oscore_to_pdu(&out, resp)) < 0)
         coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
     free(buf);
+    return r < 0 ? r : 0;
+}
+
+/* Observe over OSCORE (RFC 8613 §4.1.3.5, RFC 7641). libcoap registers
+ * observers only on an observable resource of the request's own path, and
+ * the outer request of OSCORE carries no Uri-Path (Class E): it reaches
+ * the catch-all resource. So the front end keeps these observations
+ * itself, without libcoap's observer machinery: the stream is linked to
+ * the observable resource of the inner path (one device stream and value
+ * per resource; the policy on the context's name and
+ * max_observers_per_peer as for a plain observation), and each
+ * notification is protected here with a new Partial IV of the server's
+ * (a sender sequence number, persisted ahead of use: no nonce is reused;
+ * the request's kid and Partial IV stay the external AAD) and sent with
+ * coap_send as a confirmable response with the observer's token and an
+ * Outer Observe of the stream's own, increasing (the same value inside).
+ * Confirmable, every one: a RST or a consumer gone silent (retransmissions
+ * exhausted) comes back through on_nack, which ends the stream; so does a
+ * new request with the same token and an inner Observe 1 (deregistration,
+ * oscore_request). Ended streams are freed on the next run of the loop
+ * (osc_sweep), never inside a proxy callback. Plain observers are left to
+ * libcoap as before. */
+
+/* The OSCORE observation of session s with token tok, NULL when none. */
+static struct coaps_req *osc_stream_find(struct coaps *c, coap_session_t *s, coap_bin_const_t tok)
+{
+    for (struct coaps_req *rq = c->reqs; rq; rq = rq->next)
+        if (rq->osc && rq->res && rq->session == s && rq->token_len == tok.length &&
+            !memcmp(rq->token, tok.s, tok.length))
+            return rq;
+    return NULL;
+}
+
+static void osc_sweep(struct coaps *c)
+{
+    struct coaps_req *rq, *next;
+    c->n_osc_ended = 0;
+    for (rq = c->reqs; rq; rq = next) {
+        next = rq->next;
+        if (rq->osc && rq->res && rq->ended)
+            req_free(rq); /* the proxy logs the stream's end */
+    }
+}
+
+/* One notification of an OSCORE observation (final: the last one, an
+ * error without Observe). 0, or < 0 when nothing protected was sent. */
+static int osc_notify(struct coaps_req *rq, uint8_t code, int format, const uint8_t *body,
+                      size_t len, bool final)
+{
+    struct coaps *c = rq->c;
+    struct coaps_osc *osc = rq->osc;
+    coap_session_t *s = rq->session;
+    struct oscore_gw *cur = c->gw->oscore;
+    size_t room = coap_session_max_pdu_size(s);
+    coap_pdu_t *pdu =
+            coap_pdu_init(COAP_MESSAGE_CON, COAP_EMPTY_CODE, coap_new_message_id(s), room);
+    if (!pdu)
+        return -ENOMEM;
+    if (!coap_add_token(pdu, rq->token_len, rq->token)) {
+        coap_delete_pdu(pdu);
+        return -ENOMEM;
+    }
+    if (osc->srv != cur) {
+        /* a reload since: the context's numbers went on in the new server;
+         * protecting with the old one would reuse them */
+        struct oscore_srv_result moved = osc->res;
+        if (!cur || oscore_server_rebind(cur->s, &moved) < 0) {
+            log_msg(LOG_NOTICE,
+                    "coaps: OSCORE context '%s' removed or changed by a reload: its observation "
+                    "ends",
+                    osc->name);
+            coap_oscore_error(pdu, OSCORE_CODE_UNAUTHORIZED, "Security context not found");
+            coap_send(s, pdu);
+            return -ENOENT;
+        }
+        oscore_gw_unref(osc->srv);
+        osc->srv = oscore_gw_ref(cur);
+        osc->res = moved;
+    }
+    static const char too_large[] = "the notification is too large for one OSCORE message";
+    struct oscore_msg pm = {.code = code, .payload = body, .payload_len = len};
+    uint8_t ob[4], fb[4];
+    if (4 + rq->token_len + OSCORE_OPTION_VALUE_MAX + 16 + 1 + 16 + len + 64 > room) {
+        pm.code = COAP_RESPONSE_CODE(500);
+        pm.payload = (const uint8_t *)too_large;
+        pm.payload_len = sizeof(too_large) - 1;
+        final = true;
+        format = COAP_FORMAT_NONE;
+    }
+    if (!final) {
+        rq->obs_num = (rq->obs_num + 1) & 0xffffff; /* 24 bits (RFC 7641 §4.4) */
+        pm.opts[pm.n_opts++] = (struct oscore_option){
+                .number = COAP_OPTION_OBSERVE,
+                .len = (uint16_t)coap_encode_var_safe(ob, sizeof(ob), rq->obs_num),
+                .value = ob};
+        if (pm.payload_len) {
+            unsigned f = (unsigned)(format == COAP_FORMAT_NONE ? COAP_FORMAT_OCTET_STREAM : format);
+            pm.opts[pm.n_opts++] =
+                    (struct oscore_option){.number = COAP_OPTION_CONTENT_FORMAT,
+                                           .len = (uint16_t)coap_encode_var_safe(fb, sizeof(fb), f),
+                                           .value = fb};
+        }
+    }
+    size_t cap = 1 + 2 * 8 + pm.payload_len + OSCORE_OVERHEAD + 64;
+    uint8_t *buf = malloc(cap);
+    struct oscore_msg out;
+    int r = buf ? oscore_server_protect_response(osc->srv->s, &osc->res, true, &pm, &out, buf, cap)
+                : -ENOMEM;
+    if (r >= 0)
+        r = coap_oscore_to_pdu(&out, pdu);
+    free(buf);
+    if (r < 0) {
+        coap_delete_pdu(pdu);
+        return r;
+    }
+    if (coap_send(s, pdu) == COAP_INVALID_MID)
+        return -EIO;
+    return final ? -ECONNRESET : 0;
+}
+
+/* A RST to a notification, or its retransmissions exhausted: the OSCORE
+ * observer is gone (plain observers are libcoap's). */
+static void on_nack(coap_session_t *s, const coap_pdu_t *sent, const coap_nack_reason_t reason,
+                    const coap_mid_t mid)
+{
+    struct coaps *c = coaps_fe;
+    (void)mid;
+    if (!c || !sent || (reason != COAP_NACK_RST && reason != COAP_NACK_TOO_MANY_RETRIES))
+        return;
+    struct coaps_req *rq = osc_stream_find(c, s, coap_pdu_get_token(sent));
+    if (!rq || rq->ended)
+        return;
+    rq->ended = true; /* freed on the next run: the proxy logs the end */
+    c->n_osc_ended++;
+    coaps_kick(c);
 }
 
 /* A request with the OSCORE option: verified and decrypted, the inner
@@ -1090,8 +1283,20 @@ static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *
     }
     case OSCORE_SRV_OK: break;
     }
-    /* the inner request as a PDU of its own (Observe is not relayed over
-     * OSCORE yet: an inner Observe is dropped) */
+    /* the inner Observe (the PDU below leaves it out): a registration or
+     * deregistration; either replaces an OSCORE observation of this
+     * consumer with the same token (RFC 7641 §3.6, §4.1) */
+    osc->observe = -1;
+    for (size_t i = 0; i < res.inner.n_opts; i++)
+        if (res.inner.opts[i].number == COAP_OPTION_OBSERVE && res.inner.opts[i].len <= 3)
+            osc->observe =
+                    (int)coap_decode_var_bytes(res.inner.opts[i].value, res.inner.opts[i].len);
+    if (osc->observe >= 0) {
+        struct coaps_req *old = osc_stream_find(c, s, coap_pdu_get_token(req));
+        if (old && res.name && !strcmp(old->osc->name, res.name))
+            req_free(old); /* the proxy logs the stream's end */
+    }
+    /* the inner request as a PDU of its own */
     if (coap_oscore_inner_pdu(req, &res.inner, &inner, &plain) < 0) {
         coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
         goto out;
@@ -1111,8 +1316,16 @@ static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *
     osc_scratch = plain;
     handle(c, r, s, inner, req, q, plain, copy);
     osc_scratch = NULL;
-    if (coap_pdu_get_code(plain) != 0) /* answered now, else separately */
-        osc_answer(osc, s, plain, resp);
+    coap_opt_iterator_t oit;
+    if (coap_pdu_get_code(plain) != 0 && /* answered now, else separately */
+        (osc_answer(osc, s, plain, resp) < 0 ||
+         (osc->observe == 0 && !coap_check_option(resp, COAP_OPTION_OBSERVE, &oit)))) {
+        /* not the registration answer the consumer expects: no observation */
+        struct coaps_req *st =
+                osc->observe == 0 ? osc_stream_find(c, s, coap_pdu_get_token(req)) : NULL;
+        if (st)
+            req_free(st);
+    }
 out:
     if (inner)
         coap_delete_pdu(inner);
@@ -1596,6 +1809,7 @@ static int loop_start(struct coaps *c, struct coaps_loop *l, bool rpk)
     unsigned idle_s = (unsigned)(conf->limits.idle_timeout_us / 1000000u);
     coap_context_set_session_timeout(l->ctx, idle_s ? idle_s : 1);
     coap_register_event_handler(l->ctx, on_event);
+    coap_register_nack_handler(l->ctx, on_nack);
     coap_register_option(l->ctx, COAP_OPTION_OSCORE); /* critical: else 4.02 before us */
     r = rpk ? setup_rpk(c, l->ctx, kc) : setup_dtls(c, l->ctx, kc);
     if (r < 0) {

@@ -209,6 +209,21 @@ void oscore_server_adopt(struct oscore_server *s, const struct oscore_server *ol
     }
 }
 
+int oscore_server_rebind(struct oscore_server *s, struct oscore_srv_result *res)
+{
+    if (!s || !res || res->status != OSCORE_SRV_OK || !res->entry)
+        return -EINVAL;
+    struct oscore_srv_entry *e = find_name(s, res->entry->name);
+    if (!e || !same_context(e->ctx, res->entry->ctx))
+        return -ENOENT;
+    /* never behind a number the old entry handed out since the adoption */
+    if (res->entry->ctx->seq > e->ctx->seq)
+        e->ctx->seq = res->entry->ctx->seq;
+    res->entry = e;
+    res->name = e->name;
+    return 0;
+}
+
 bool oscore_server_synchronised(const struct oscore_server *s, const char *name)
 {
     const struct oscore_srv_entry *e = find_name(s, name);

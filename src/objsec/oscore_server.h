@@ -131,6 +131,12 @@ size_t oscore_server_count(const struct oscore_server *s);
  * synchronisation, pending Echo) in s, so a reload needs no new Echo
  * exchange. old is not changed; free it afterwards. */
 void oscore_server_adopt(struct oscore_server *s, const struct oscore_server *old);
+/* A result of a server that a reload replaced, moved to s for a long-lived
+ * exchange (Observe notifications, which take new sequence numbers): the
+ * entry of the same name and the same keys and IDs, its sequence number
+ * not behind the old entry's. res must still be valid (old server held).
+ * 0, or -ENOENT when s has no such context (removed or changed). */
+int oscore_server_rebind(struct oscore_server *s, struct oscore_srv_result *res);
 /* Whether the context name is synchronised (tests, status). */
 bool oscore_server_synchronised(const struct oscore_server *s, const char *name);
 

@@ -189,6 +189,121 @@ check "no OSCORE on an oscore thing: 4.01" bash -c '[[ $1 == 4.01* ]]' _ "$out"
 check "the interaction log names the context as the principal" \
     grep -q 'readproperty lamp/brightness by alice.*PROTOCOL=coaps' "$GW_LOG"
 
+# ---- Observe over OSCORE (RFC 8613 section 4.1.3.5, RFC 7641) --------------------------
+# osc_bg FILE NAME ARGS...: one client run in the background, its output and
+# "rc=N" in FILE
+osc_bg() {
+    local f=$1 n=$2 s=1
+    shift 2
+    [ -f "$T/seq.$n" ] && s=$(cat "$T/seq.$n")
+    echo $((s + 5)) >"$T/seq.$n"
+    (timeout 40 "$OSC" -f "$T/oscore" -n "$n" -s "$s" "$@" >"$f" 2>&1; echo "rc=$?" >>"$f") &
+}
+dev_put() { curl -sS -X PUT -H 'Content-Type: application/json' -d "$1" "$DEV_URL/lamp/properties/brightness"; }
+n_obs_end=$(grep -c 'observeproperty lamp/brightness by alice.*stream closed' "$GW_LOG")
+osc_bg "$T/obs1" alice -v --observe 2 --wait 20 "$PU/things/lamp/properties/brightness"
+obs1_pid=$!
+wait_for 10 grep -q 'observeproperty lamp/brightness by alice' "$GW_LOG"
+sleep 0.5
+# an HTTP device (long-poll) has no current value: its first change answers the registration
+for v in 61 62 63; do
+    dev_put $v
+    wait_for 10 grep -qx "2.05 $v" "$T/obs1"
+    if [ $v = 61 ]; then # a second observer: the current value at once, then the next
+        osc_bg "$T/obs1b" alice -v --observe 1 --wait 20 "$PU/things/lamp/properties/brightness"
+        obs1b_pid=$!
+        wait_for 10 grep -qx "2.05 61" "$T/obs1b"
+    fi
+done
+wait "$obs1_pid" "$obs1b_pid" 2>/dev/null
+out=$(cat "$T/obs1b")
+sed 's/^/# obs1b: /' <<<"$out"
+check "a second OSCORE observer: registered with the current value (61, piggybacked with an outer Observe), then 62" \
+    bash -c '[ "$(grep -E "^2\.05 " <<<"$1" | tr "\n" " ")" = "2.05 61 2.05 62 " ] && [ "$(grep -c "^observe " <<<"$1")" = 2 ] && grep -qx "rc=0" <<<"$1"' _ "$out"
+out=$(cat "$T/obs1")
+sed 's/^/# obs1: /' <<<"$out"
+check "OSCORE observeproperty: the registration answered (61), then 2 notifications (62, 63), deregistered, exit 0" \
+    bash -c '[ "$(grep -E "^2\.05 " <<<"$1" | tr "\n" " ")" = "2.05 61 2.05 62 2.05 63 " ] && grep -qx "deregistered 2.05" <<<"$1" && grep -qx "rc=0" <<<"$1"' _ "$out"
+pivs=$(grep '^piv ' <<<"$out" | cut -d' ' -f2 | tr '\n' ' ')
+obsv=$(grep '^observe ' <<<"$out" | cut -d' ' -f2 | tr '\n' ' ')
+incr() { local p=-1 x; for x in $1; do [ $((16#$x)) -gt $p ] || return 1; p=$((16#$x)); done; }
+incr10() { local p=-1 x; for x in $1; do [ "$x" -gt $p ] || return 1; p=$x; done; }
+export -f incr incr10
+check "... every notification with a Partial IV of the gateway's own, strictly increasing ($pivs)" \
+    bash -c '[ "$(wc -w <<<"$1")" -ge 3 ] && incr "$1"' _ "$pivs"
+check "... and an outer Observe, strictly increasing ($obsv)" \
+    bash -c '[ "$(wc -w <<<"$1")" -ge 3 ] && incr10 "$1"' _ "$obsv"
+check "... the outer messages are 2.05 with Observe, never an unprotected one" \
+    bash -c '! grep -q unprotected <<<"$1"' _ "$out"
+wait_for 10 bash -c '[ "$(grep -c "observeproperty lamp/brightness by alice.*stream closed" "$1")" -gt "$2" ]' _ "$GW_LOG" "$n_obs_end"
+check "the deregistration ends the stream: the gateway logs its end" \
+    bash -c '[ "$(grep -c "observeproperty lamp/brightness by alice.*stream closed" "$1")" -gt "$2" ]' _ "$GW_LOG" "$n_obs_end"
+out=$(osc bob --observe 1 --wait 3 "$PU/things/lamp/properties/brightness")
+check "bob observing lamp: a protected 4.03, not registered" \
+    bash -c 'grep -q "^4\.03" <<<"$1" && ! grep -q unprotected <<<"$1" && grep -qx "not registered" <<<"$1"' _ "$out"
+osc_bg "$T/ev1" alice -v --observe 1 --wait 20 "$PU/things/lamp/events/overheated"
+ev1_pid=$!
+wait_for 10 grep -q 'subscribeevent lamp/overheated by alice' "$GW_LOG"
+sleep 0.5
+for i in 1 2; do
+    curl -sS -o /dev/null -X POST "$DEV_URL/lamp/_trigger/overheated"
+    wait_for 10 bash -c '[ "$(grep -cE "^2\.05 [0-9]+\.[0-9]$" "$1")" -ge "$2" ]' _ "$T/ev1" "$i"
+done
+wait "$ev1_pid" 2>/dev/null
+out=$(cat "$T/ev1")
+sed 's/^/# ev1: /' <<<"$out"
+check "OSCORE subscribeevent: two events (the registration's answer and a notification), exit 0" \
+    bash -c '[ "$(grep -cE "^2\.05 [0-9]+\.[0-9]$" <<<"$1")" = 2 ] && grep -qx "rc=0" <<<"$1"' _ "$out"
+
+# a RST to a notification (RFC 7641 section 3.6) ends the stream too
+n_obs_end=$(grep -c 'observeproperty lamp/brightness by alice.*stream closed' "$GW_LOG")
+n_start=$(grep -c 'observeproperty lamp/brightness by alice' "$GW_LOG")
+osc_bg "$T/obs4" alice --observe 0 --rst --wait 10 "$PU/things/lamp/properties/brightness"
+obs4_pid=$!
+wait_for 10 bash -c '[ "$(grep -c "observeproperty lamp/brightness by alice" "$1")" -gt "$2" ]' _ "$GW_LOG" "$n_start"
+sleep 0.5
+dev_put 71
+wait_for 10 grep -qx "2.05 71" "$T/obs4"
+dev_put 72
+wait "$obs4_pid" 2>/dev/null
+out=$(cat "$T/obs4")
+sed 's/^/# obs4: /' <<<"$out"
+wait_for 10 bash -c '[ "$(grep -c "observeproperty lamp/brightness by alice.*stream closed" "$1")" -gt "$2" ]' _ "$GW_LOG" "$n_obs_end"
+check "a RST to an OSCORE notification ends the stream: the gateway logs its end" \
+    bash -c 'grep -qx reset <<<"$1" && grep -qx rc=0 <<<"$1" && [ "$(grep -c "observeproperty lamp/brightness by alice.*stream closed" "$2")" -gt "$3" ]' _ "$out" "$GW_LOG" "$n_obs_end"
+
+# a reload during an observation: the context's state moves to the new server
+# (its Partial IVs go on from where they were: no nonce reused); then
+# max_observers_per_peer = 0 refuses an OSCORE observation like a plain one
+maxpiv=$(grep '^piv ' "$T/ev1" | tail -1 | cut -d' ' -f2)
+n_rel=$(grep -c "pre-shared keys reloaded" "$GW_LOG")
+n_start=$(grep -c 'observeproperty lamp/brightness by alice' "$GW_LOG")
+osc_bg "$T/obs2" alice -v --observe 1 --wait 20 "$PU/things/lamp/properties/brightness"
+obs2_pid=$!
+wait_for 10 bash -c '[ "$(grep -c "observeproperty lamp/brightness by alice" "$1")" -gt "$2" ]' _ "$GW_LOG" "$n_start"
+sed -i 's/^coap_listen = .*/&\nmax_observers_per_peer = 0/' "$T/wotgw.conf"
+kill -HUP "$GW_PID"
+wait_for 10 bash -c '[ "$(grep -c "pre-shared keys reloaded" "$1")" -gt "$2" ]' _ "$GW_LOG" "$n_rel"
+for v in 64 65; do
+    dev_put $v
+    wait_for 10 grep -qx "2.05 $v" "$T/obs2"
+done
+wait "$obs2_pid" 2>/dev/null
+out=$(cat "$T/obs2")
+sed 's/^/# obs2: /' <<<"$out"
+pivs=$(grep '^piv ' <<<"$out" | cut -d' ' -f2 | tr '\n' ' ')
+check "an observation across a SIGHUP: both values (64, 65) protected, exit 0" \
+    bash -c '[ "$(grep -E "^2\.05 " <<<"$1" | tr "\n" " ")" = "2.05 64 2.05 65 " ] && grep -qx "rc=0" <<<"$1"' _ "$out"
+check "... its Partial IVs ($pivs) beyond every earlier one ($maxpiv): the numbers moved with the context" \
+    bash -c '[ -n "$2" ] && incr "$2 $1"' _ "$pivs" "$maxpiv"
+out=$(osc alice --observe 1 --wait 3 "$PU/things/lamp/properties/brightness")
+sed 's/^/# max0: /' <<<"$out"
+check "max_observers_per_peer = 0: an OSCORE observation is refused with a protected 5.03" \
+    bash -c 'grep -q "^5\.03" <<<"$1" && ! grep -q unprotected <<<"$1" && grep -qx "not registered" <<<"$1"' _ "$out"
+sed -i '/^max_observers_per_peer = 0$/d' "$T/wotgw.conf"
+kill -HUP "$GW_PID"
+wait_for 10 bash -c '[ "$(grep -c "pre-shared keys reloaded" "$1")" -gt "$(($2 + 1))" ]' _ "$GW_LOG" "$n_rel"
+
 # ---- SIGKILL and restart: no nonce reused (B.1.1), no old request run again (B.1.2) ----------
 out=$(osc alice -m put -t 50 -e 41 --save "$T/put41.bin" "$PU/things/lamp/properties/brightness")
 check "a write to keep for later: 2.04" [ "$(last "$out")" = "2.04 " ]
@@ -207,7 +322,19 @@ check "after the restart: challenged again, then answered (44)" \
 check "the gateway's Partial IV after SIGKILL ($piv2) is beyond the one before ($piv1): no nonce reused" \
     bash -c '[ -n "$1" ] && [ -n "$2" ] && [ $((16#$2)) -gt $((16#$1)) ]' _ "$piv1" "$piv2"
 check "its sequence numbers are kept in state_dir/oscore" bash -c 'ls "$1"/state/oscore/ | grep -q alice' _ "$T"
+# the gateway stops during an observation: a final protected error without
+# Observe, with a Partial IV of the gateway's own
+n_start=$(grep -c 'observeproperty lamp/brightness by alice' "$GW_LOG")
+osc_bg "$T/obs3" alice -v --observe 1 --wait 15 "$PU/things/lamp/properties/brightness"
+obs3_pid=$!
+wait_for 10 bash -c '[ "$(grep -c "observeproperty lamp/brightness by alice" "$1")" -gt "$2" ]' _ "$GW_LOG" "$n_start"
+sleep 0.5
 gw_stop
 check "SIGTERM: clean exit" [ "$?" = 0 ]
+wait "$obs3_pid" 2>/dev/null
+out=$(cat "$T/obs3")
+sed 's/^/# obs3: /' <<<"$out"
+check "a shutdown ends an OSCORE observation: a protected 5.xx with a Partial IV, no Observe" \
+    bash -c 'grep -qE "^5\.0[0-9]" <<<"$1" && grep -q "^piv " <<<"$1" && ! grep -q "^observe " <<<"$1" && ! grep -q unprotected <<<"$1" && grep -qx "not registered" <<<"$1"' _ "$out"
 check "no sanitizer report in the daemon's log" bash -c '! grep -q "ERROR: AddressSanitizer\|runtime error:" "$1"' _ "$GW_LOG"
 finish

@@ -40,6 +40,18 @@
  * coap-load: "requests=N errors=N rps=R p50_us=A p99_us=B". Exit 0
  * when an answer came,
  * 1 on a timeout or an error, 2 on bad usage.
+ * --observe N (coap:// only; RFC 8613 §4.1.3.5, RFC 7641): the request is
+ * a registration (inner GET with Observe 0: outer FETCH with an outer
+ * Observe 0); prints its answer (the first response: with a device that
+ * has no current value, the first notification) and then up to N
+ * notifications, each as "C.DD PAYLOAD" and, with -v, "piv HEX" and
+ * "observe V" (the outer Observe value) before it; then deregisters (a new
+ * request with the same token and an inner Observe 1, its answer printed
+ * as "deregistered C.DD") and exits 0, or 1 when fewer than N arrived
+ * within --wait SECONDS (default 10) or a notification failed to verify.
+ * A notification without Observe (the gateway ended the observation)
+ * ends the wait. --rst deregisters instead with a RST to the next
+ * notification (printed as "reset"; RFC 7641 §3.6).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -69,6 +81,9 @@
 static int sock = -1;
 static struct sockaddr_in peer;
 static int verbose;
+static int timeout_ms = TIMEOUT_MS;
+static int no_ack;      /* receive(): leave a confirmable answer unacknowledged */
+static int observe_rst; /* --rst: deregister with a RST to the next notification */
 
 static void hexprint(const char *label, const uint8_t *p, size_t n)
 {
@@ -144,7 +159,7 @@ static int receive(const uint8_t *tok, size_t tkl, uint8_t *buf, size_t cap, str
 {
     for (;;) {
         struct pollfd p = {.fd = sock, .events = POLLIN};
-        if (poll(&p, 1, TIMEOUT_MS) <= 0)
+        if (poll(&p, 1, timeout_ms) <= 0)
             return -ETIMEDOUT;
         ssize_t n = recv(sock, buf, cap, 0);
         if (n < 0 || decode(buf, (size_t)n, d) < 0)
@@ -153,7 +168,7 @@ static int receive(const uint8_t *tok, size_t tkl, uint8_t *buf, size_t cap, str
             continue;
         if (d->tkl != tkl || memcmp(d->tok, tok, tkl))
             continue;
-        if (d->type == 0) { /* CON: acknowledge it */
+        if (d->type == 0 && !no_ack) { /* CON: acknowledge it */
             uint8_t ack[4] = {0x60, 0, (uint8_t)(d->mid >> 8), (uint8_t)d->mid};
             send(sock, ack, sizeof(ack), 0);
         }
@@ -404,6 +419,122 @@ static int run_load(struct oscore_ctx *ctx, uint8_t code, const char *path, doub
     return 0;
 }
 
+static uint8_t code_of(const char *method)
+{
+    return !strcmp(method, "get")    ? 1
+           : !strcmp(method, "post") ? 2
+           : !strcmp(method, "put")  ? 3
+                                     : 0;
+}
+
+/* The notifications of an observation registered with oreq and token tok
+ * (see --observe above), then the deregistration. */
+static int observe_run(struct oscore_ctx *ctx, const struct oscore_req *oreq, const uint8_t *tok,
+                       size_t tkl, const char *path, long n, double wait_s)
+{
+    static uint8_t rbuf[MAX_DGRAM], pbuf[MAX_DGRAM], work[MAX_DGRAM], dgram[MAX_DGRAM];
+    long got = 0;
+    int bad = 0, ended = 0;
+    uint64_t deadline = now_us() + (uint64_t)(wait_s * 1e6);
+    while (got < n && !bad && !ended) {
+        uint64_t now = now_us();
+        if (now >= deadline)
+            break;
+        timeout_ms = (int)((deadline - now) / 1000) + 1;
+        struct dgram d;
+        if (receive(tok, tkl, rbuf, sizeof(rbuf), &d) < 0)
+            break;
+        const struct oscore_option *oo = find_opt(&d.m, OSCORE_OPT_OSCORE);
+        const struct oscore_option *ob = find_opt(&d.m, OSCORE_OPT_OBSERVE);
+        if (!oo) {
+            print_code(d.code);
+            printf(" %.*s (unprotected)\n", (int)d.m.payload_len, (const char *)d.m.payload);
+            ended = 1;
+            break;
+        }
+        struct oscore_option_value ov;
+        if (oscore_option_decode(oo->value, oo->len, &ov) < 0 || !ov.piv) {
+            printf("notification without a Partial IV\n");
+            bad = 1;
+            break;
+        }
+        if (verbose) {
+            hexprint("piv", ov.piv, ov.piv_len);
+            if (ob) {
+                uint32_t v = 0;
+                for (size_t i = 0; i < ob->len; i++)
+                    v = v << 8 | ob->value[i];
+                printf("observe %u\n", v);
+            }
+        }
+        struct oscore_msg inner;
+        int r = oscore_unprotect_response(ctx, oreq, &d.m, &inner, pbuf, sizeof(pbuf));
+        if (r < 0) {
+            printf("unprotect failed: %s\n", strerror(-r));
+            bad = 1;
+            break;
+        }
+        print_code(inner.code);
+        printf(" %.*s\n", (int)inner.payload_len, (const char *)inner.payload);
+        if (!ob)
+            ended = 1;
+        else
+            got++;
+    }
+    timeout_ms = TIMEOUT_MS;
+    if (observe_rst && !ended) {
+        struct dgram d;
+        no_ack = 1;
+        timeout_ms = (int)(wait_s * 1000);
+        if (receive(tok, tkl, rbuf, sizeof(rbuf), &d) == 0) {
+            uint8_t rst[4] = {0x70, 0, (uint8_t)(d.mid >> 8), (uint8_t)d.mid};
+            send(sock, rst, sizeof(rst), 0);
+            printf("reset\n");
+        } else {
+            printf("reset timeout\n");
+            bad = 1;
+        }
+        return got >= n && !bad ? 0 : 1;
+    }
+    /* deregistration: the same token, an inner Observe 1 */
+    struct oscore_msg plain = {.code = 1};
+    static const uint8_t one = 1;
+    plain.opts[plain.n_opts++] =
+            (struct oscore_option){.number = OSCORE_OPT_OBSERVE, .len = 1, .value = &one};
+    char *segs = strdup(path ? path : "");
+    for (char *sp = NULL, *seg = strtok_r(segs, "/", &sp); seg; seg = strtok_r(NULL, "/", &sp))
+        plain.opts[plain.n_opts++] = (struct oscore_option){
+                .number = 11, .len = (uint16_t)strlen(seg), .value = (const uint8_t *)seg};
+    struct oscore_msg outer;
+    struct oscore_req dreq;
+    size_t dl = 0;
+    int r = oscore_protect_request(ctx, &plain, &outer, work, sizeof(work), &dreq);
+    uint16_t mid = (uint16_t)(rand() ^ getpid());
+    if (r == 0 && !ended)
+        r = encode(0, outer.code, mid, tok, tkl, &outer, dgram, sizeof(dgram), &dl);
+    if (r == 0 && !ended) {
+        send(sock, dgram, dl, 0);
+        struct dgram d;
+        /* notifications still under way carry the same token: skip them */
+        for (int k = 0; k < 8; k++) {
+            if (receive(tok, tkl, rbuf, sizeof(rbuf), &d) < 0) {
+                printf("deregistered timeout\n");
+                break;
+            }
+            struct oscore_msg inner;
+            if (find_opt(&d.m, OSCORE_OPT_OSCORE) &&
+                oscore_unprotect_response(ctx, &dreq, &d.m, &inner, pbuf, sizeof(pbuf)) == 0) {
+                printf("deregistered ");
+                print_code(inner.code);
+                printf("\n");
+                break;
+            }
+        }
+    }
+    free(segs);
+    return got >= n && !bad ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *file = NULL, *name = NULL, *method = "get", *payload = NULL;
@@ -413,12 +544,22 @@ int main(int argc, char **argv)
     const char *save = NULL, *resend = NULL;
     double load = 0;
     unsigned inflight = 16;
-    static const struct option lo[] = {
-            {"no-echo", no_argument, NULL, 'E'},        {"load", required_argument, NULL, 'L'},
-            {"inflight", required_argument, NULL, 'I'}, {"save", required_argument, NULL, 'S'},
-            {"resend", required_argument, NULL, 'X'},   {"replay", no_argument, NULL, 'R'},
-            {"tamper", no_argument, NULL, 'T'},         {"target", required_argument, NULL, 'G'},
-            {"cacert", required_argument, NULL, 'C'},   {NULL, 0, NULL, 0}};
+    setvbuf(stdout, NULL, _IOLBF, 0); /* --observe: lines as they come (tests poll the output) */
+    static const struct option lo[] = {{"no-echo", no_argument, NULL, 'E'},
+                                       {"load", required_argument, NULL, 'L'},
+                                       {"inflight", required_argument, NULL, 'I'},
+                                       {"save", required_argument, NULL, 'S'},
+                                       {"resend", required_argument, NULL, 'X'},
+                                       {"replay", no_argument, NULL, 'R'},
+                                       {"tamper", no_argument, NULL, 'T'},
+                                       {"target", required_argument, NULL, 'G'},
+                                       {"cacert", required_argument, NULL, 'C'},
+                                       {"observe", required_argument, NULL, 'O'},
+                                       {"wait", required_argument, NULL, 'W'},
+                                       {"rst", no_argument, NULL, 'r'},
+                                       {NULL, 0, NULL, 0}};
+    long observe = -1;
+    double wait_s = 10;
     int o;
     while ((o = getopt_long(argc, argv, "f:n:m:e:t:s:vH:", lo, NULL)) != -1) {
         switch (o) {
@@ -439,12 +580,16 @@ int main(int argc, char **argv)
         case 'G': http_target = optarg; break;
         case 'C': http_cacert = optarg; break;
         case 'H': http_headers = curl_slist_append(http_headers, optarg); break;
+        case 'O': observe = strtol(optarg, NULL, 10); break;
+        case 'W': wait_s = strtod(optarg, NULL); break;
+        case 'r': observe_rst = 1; break;
         default: return 2;
         }
     }
     int https = optind == argc - 1 && !strncmp(argv[optind], "https://", 8);
     if (!file || !name || optind != argc - 1 || (!https && strncmp(argv[optind], "coap://", 7)) ||
-        (https && (load > 0 || save || resend))) {
+        (https && (load > 0 || save || resend || observe >= 0)) ||
+        (observe >= 0 && (code_of(method) != 1 || replay || load > 0 || resend))) {
         fprintf(stderr,
                 "usage: %s -f CONTEXTS -n NAME [-m get|put|post] [-e PAYLOAD] [-t FORMAT] "
                 "[-s SEQ] [--no-echo] [--replay] [--tamper] [-v] coap://IP:PORT/PATH\n"
@@ -453,10 +598,7 @@ int main(int argc, char **argv)
                 argv[0], argv[0]);
         return 2;
     }
-    uint8_t code = !strcmp(method, "get")    ? 1
-                   : !strcmp(method, "post") ? 2
-                   : !strcmp(method, "put")  ? 3
-                                             : 0;
+    uint8_t code = code_of(method);
     if (!code)
         return 2;
 
@@ -553,9 +695,15 @@ connected:
     uint8_t echo[64];
     size_t echo_len = 0;
     static uint8_t dgram[MAX_DGRAM], rbuf[MAX_DGRAM], work[MAX_DGRAM], pbuf[MAX_DGRAM];
-    int rc = 1;
+    int rc = 1, registered = 0;
+    if (observe >= 0) /* the first response may wait for the device's next value */
+        timeout_ms = (int)(wait_s * 1000);
     for (int attempt = 0; attempt < 2; attempt++) {
         struct oscore_msg plain = {.code = code};
+        static const uint8_t zero = 0;
+        if (observe >= 0) /* Observe 0 (registration), before Uri-Path */
+            plain.opts[plain.n_opts++] =
+                    (struct oscore_option){.number = OSCORE_OPT_OBSERVE, .len = 0, .value = &zero};
         char *segs = path ? strdup(path) : strdup("");
         for (char *sp = NULL, *seg = strtok_r(segs, "/", &sp); seg; seg = strtok_r(NULL, "/", &sp))
             plain.opts[plain.n_opts++] = (struct oscore_option){
@@ -668,9 +816,25 @@ connected:
                 challenged = 1;
                 break;
             }
+            const struct oscore_option *ob = find_opt(&d.m, OSCORE_OPT_OBSERVE);
+            if (observe >= 0 && verbose && ob) {
+                uint32_t v = 0;
+                for (size_t i = 0; i < ob->len; i++)
+                    v = v << 8 | ob->value[i];
+                printf("observe %u\n", v);
+            }
             print_code(inner.code);
             printf(" %.*s\n", (int)inner.payload_len, (const char *)inner.payload);
             rc = 0;
+            registered = ob != NULL;
+        }
+        if (!challenged && observe >= 0 && rc == 0) {
+            if (!registered) {
+                printf("not registered\n");
+                rc = 1;
+            } else {
+                rc = observe_run(ctx, &oreq, tok, sizeof(tok), path, observe, wait_s);
+            }
         }
         if (!challenged)
             break;
