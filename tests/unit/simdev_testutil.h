@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "objsec/oscore.h"
+
 static uint64_t now_us(void)
 {
     struct timespec ts;
@@ -91,4 +93,26 @@ static pid_t simdev_oscore_start(const char *dev, const char *coap, const char *
         return -1;
     }
     return pid;
+}
+
+/* The consumer's side of the device's context "sender_id=01
+ * recipient_id=02 master_secret=SECRET_HEX" (32 hex digits): the IDs
+ * swapped, sequence numbers from 1. 0 or -1. */
+static int simdev_consumer_ctx(const char *secret_hex, struct oscore_ctx **out)
+{
+    static uint8_t secret[16];
+    for (size_t i = 0; i < 16; i++)
+        if (sscanf(secret_hex + 2 * i, "%2hhx", &secret[i]) != 1)
+            return -1;
+    static const uint8_t dev_id[] = {0x01}, my_id[] = {0x02};
+    struct oscore_ctx_params cp = {
+            .master_secret = secret,
+            .master_secret_len = sizeof(secret),
+            .sender_id = my_id,
+            .sender_id_len = 1,
+            .recipient_id = dev_id,
+            .recipient_id_len = 1,
+            .seq_start = 1,
+    };
+    return oscore_ctx_new(&cp, out) < 0 ? -1 : 0;
 }

@@ -75,20 +75,7 @@ static int start_device(void **state)
     if (dev_pid < 0)
         return -1;
     /* the consumer's side: the IDs swapped */
-    static uint8_t secret[16];
-    for (size_t i = 0; i < 16; i++)
-        sscanf(SECRET_HEX + 2 * i, "%2hhx", &secret[i]);
-    static const uint8_t dev_id[] = {0x01}, my_id[] = {0x02};
-    struct oscore_ctx_params cp = {
-            .master_secret = secret,
-            .master_secret_len = sizeof(secret),
-            .sender_id = my_id,
-            .sender_id_len = 1,
-            .recipient_id = dev_id,
-            .recipient_id_len = 1,
-            .seq_start = 1,
-    };
-    return oscore_ctx_new(&cp, &octx) < 0 ? -1 : 0;
+    return simdev_consumer_ctx(SECRET_HEX, &octx);
 }
 
 static int stop_device(void **state)
