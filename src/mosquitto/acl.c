@@ -439,6 +439,25 @@ static void decide_topic(const struct mqacl *a, const struct mqacl_client *cl, c
     }
 }
 
+/* One topic a wildcard filter matches: true when that settles the
+ * subscription (v filled: allowed, or the budget of topics to check is
+ * spent), false to go on with the next. */
+static bool wildcard_try(const struct mqacl *a, const struct mqacl_client *cl, const char *topic,
+                         int64_t now, size_t *budget, struct verdict *v)
+{
+    if (!(*budget)--) {
+        v->reason = "the filter matches too many topics to check";
+        return true;
+    }
+    struct verdict one;
+    decide_topic(a, cl, topic, false, now, &one);
+    if (!one.allow)
+        return false;
+    *v = one;
+    v->op = "subscribe";
+    return true;
+}
+
 /* A filter with wildcards: accepted when some existing topic it matches
  * may be read (deliveries are decided one by one anyway). */
 static void decide_wildcard(const struct mqacl *a, const struct mqacl_client *cl,
@@ -475,17 +494,8 @@ static void decide_wildcard(const struct mqacl *a, const struct mqacl_client *cl
                                                             : mqtt_filter_match(filter, topic);
             if (!match)
                 continue;
-            if (!budget--) {
-                v->reason = "the filter matches too many topics to check";
+            if (wildcard_try(a, cl, topic, now, &budget, v))
                 return;
-            }
-            struct verdict one;
-            decide_topic(a, cl, topic, false, now, &one);
-            if (one.allow) {
-                *v = one;
-                v->op = "subscribe";
-                return;
-            }
         }
         /* the COSE_Encrypt0 topics of the thing's values and events */
         for (size_t k = 0; th->conf->cose_encrypt_to && k < th->td->n_affs; k++) {
@@ -499,17 +509,8 @@ static void decide_wildcard(const struct mqacl *a, const struct mqacl_client *cl
                                       th->conf->name, af->name, *p, topic, sizeof(topic)) < 0 ||
                     !mqtt_filter_match(filter, topic))
                     continue;
-                if (!budget--) {
-                    v->reason = "the filter matches too many topics to check";
+                if (wildcard_try(a, cl, topic, now, &budget, v))
                     return;
-                }
-                struct verdict one;
-                decide_topic(a, cl, topic, false, now, &one);
-                if (one.allow) {
-                    *v = one;
-                    v->op = "subscribe";
-                    return;
-                }
             }
         }
     }
