@@ -925,6 +925,24 @@ static void call_link(struct proxy_call *c, bool stream, struct proxy_call **cal
         *call = c;
 }
 
+/* A new call for a request the policy allowed (d: its principal). */
+static struct proxy_call *call_new(struct proxy *p, const struct thing *t,
+                                   const struct interaction *in, const struct proxy_ops *ops,
+                                   void *ud, uint64_t t0, const struct policy_decision *d)
+{
+    struct proxy_call *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->p = p;
+    c->thing = t;
+    c->in = in;
+    c->ops = ops;
+    c->ud = ud;
+    c->start_us = t0;
+    memcpy(c->principal, d->principal, sizeof(c->principal));
+    return c;
+}
+
 /* What every call to a device starts with: counted, then refused while
  * shutting down (503) or for an unknown thing (hidden_thing). The thing,
  * or NULL with res and *reason set. */
@@ -1005,16 +1023,9 @@ int proxy_start(struct proxy *p, const struct interaction *in, const struct prox
         reason = res->detail;
         goto done;
     }
-    struct proxy_call *c = calloc(1, sizeof(*c));
+    struct proxy_call *c = call_new(p, t, in, ops, ud, t0, &d);
     if (!c)
         return -ENOMEM;
-    c->p = p;
-    c->thing = t;
-    c->in = in;
-    c->ops = ops;
-    c->ud = ud;
-    c->start_us = t0;
-    memcpy(c->principal, d.principal, sizeof(c->principal));
     c->kind = in->op == WOT_OP_READALLPROPERTIES ? CALL_READALL : CALL_UNARY;
     if (stream) {
         const struct td_form *f = call_form(c);
@@ -1213,18 +1224,12 @@ int proxy_oscore_forward(struct proxy *p, const struct interaction *in,
             goto done;
         }
     }
-    struct proxy_call *c = calloc(1, sizeof(*c));
+    struct proxy_call *c = call_new(p, t, NULL, ops, ud, t0, &d);
     if (!c)
         return -ENOMEM;
-    c->p = p;
-    c->thing = t;
     c->oscore_in = lin;
     c->in = &c->oscore_in;
-    c->ops = ops;
-    c->ud = ud;
-    c->start_us = t0;
     c->kind = CALL_OSCORE;
-    memcpy(c->principal, d.principal, sizeof(c->principal));
     c->ref = gw_state_hold(gw);
     const char *url = t->td->oscore_href;
     const char *tmpl = strchr(url, '{');
