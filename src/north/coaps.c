@@ -1946,7 +1946,14 @@ static size_t coaps_drain(struct gw *gw, bool force)
     /* answers of requests the proxy failed go out on the next run */
     for (size_t i = 0; i < COAPS_LOOPS; i++)
         coaps_run(&c->loops[i]);
-    return c->n_reqs - c->n_streams; /* streams ended with proxy_drain() */
+    size_t left = c->n_reqs - c->n_streams; /* streams ended with proxy_drain() */
+    /* Confirmable answers (separate responses, last notifications) wait
+     * for their ACK until the grace ends: libcoap retransmits one that was
+     * lost, and the client's ACK does not meet a closed port. */
+    for (size_t i = 0; i < COAPS_LOOPS && !force; i++)
+        if (c->loops[i].ctx && !coap_can_exit(c->loops[i].ctx))
+            left++;
+    return left;
 }
 
 static void coaps_stop(struct gw *gw)
