@@ -148,10 +148,10 @@ out=$(timeout 10 mosquitto_rr -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${A
 check "unknown action: PUBLISH refused by the plugin (nothing answers)" bash -c '! grep -q wotgw-status <<<"$1"' _ "$out"
 
 # ---- translation to a CoAP device -------------------------------------------------------------
-coapget() { timeout 10 coap-client-notls -B 5 "coap://127.0.0.1:$DEV_COAP_PORT/lamp/properties/$1" 2>&1; }
+coapget() { timeout 10 coap-client-notls -B 5 -v 3 "coap://127.0.0.1:$DEV_COAP_PORT/lamp/properties/$1" 2>&1; }
 out=$(pub "${ALICE[@]}" -t wot/coaplamp/properties/brightness/set -m 37 -q 1 -d)
 check "MQTT write to the CoAP device: PUBACK accepted" bash -c '! grep -q "RC:135" <<<"$1"' _ "$out"
-check "the CoAP device has brightness 37 (coap-client)" wait_for 5 bash -c '[ "$(timeout 5 coap-client-notls -B 3 "$1" 2>&1)" = 37 ]' \
+check "the CoAP device has brightness 37 (coap-client)" wait_for 5 bash -c '[ "$(timeout 5 coap-client-notls -B 3 -v 3 "$1" 2>&1)" = 37 ]' \
     _ "coap://127.0.0.1:$DEV_COAP_PORT/lamp/properties/brightness"
 got=$(sub "${ALICE[@]}" -t wot/coaplamp/properties/brightness -C 1 -W 5)
 check "the CoAP device's value on its MQTT topic (CoAP observe) ($got)" [ "$got" = 37 ]

@@ -127,10 +127,10 @@ check "observeproperty over HTTPS: the new value as an SSE event" \
     wait_for 5 grep -q '^data: {"w": 7}$' "$T/sse.out"
 
 # ---- CoAPS consumer ------------------------------------------------------------------------
-out=$(timeout 20 $COAPC -B 5 -u alice -k "$KEY_ALICE" "coaps://127.0.0.1:$CP/things/meter/properties/power" 2>&1)
+out=$(timeout 20 $COAPC -B 5 -v 3 -u alice -k "$KEY_ALICE" "coaps://127.0.0.1:$CP/things/meter/properties/power" 2>&1)
 check "CoAPS (PSK) readproperty of the MQTT device: its value ($out)" [ "$out" = '{"w": 7}' ]
 dev_listen meter/setpoint/set "$T/set2.out"
-out=$(timeout 20 $COAPC -B 5 -u alice -k "$KEY_ALICE" -m put -e 19 "coaps://127.0.0.1:$CP/things/meter/properties/setpoint" 2>&1)
+out=$(timeout 20 $COAPC -B 5 -v 3 -u alice -k "$KEY_ALICE" -m put -e 19 "coaps://127.0.0.1:$CP/things/meter/properties/setpoint" 2>&1)
 check "CoAPS writeproperty reaches the MQTT device" wait_for 3 bash -c '[ "$(cat "$1")" = 19 ]' _ "$T/set2.out"
 
 # ---- MQTT consumer (north broker with the plugin) -------------------------------------------

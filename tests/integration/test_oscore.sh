@@ -184,7 +184,7 @@ check "SIGHUP with the contexts file repaired: loaded again, alice answered at o
 out=$(osc bob "$PU/things/lamp/properties/brightness")
 check "bob (a context, not allowed on lamp): a protected 4.03 ($(last "$out"))" \
     bash -c '[[ $1 == 4.03* && $1 != *unprotected* ]]' _ "$(last "$out")"
-out=$(timeout 10 coap-client-notls -B 5 "$PU/things/lamp/properties/brightness" 2>&1)
+out=$(timeout 10 coap-client-notls -B 5 -v 3 "$PU/things/lamp/properties/brightness" 2>&1)
 check "no OSCORE on an oscore thing: 4.01" bash -c '[[ $1 == 4.01* ]]' _ "$out"
 check "the interaction log names the context as the principal" \
     grep -q 'readproperty lamp/brightness by alice.*PROTOCOL=coaps' "$GW_LOG"

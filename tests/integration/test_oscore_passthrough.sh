@@ -96,7 +96,7 @@ out=$(osc "$DU/faulty/properties/hang")
 check "a fault not offered over OSCORE: a protected 5.01" bash -c '[[ $1 == 5.01* && $1 != *unprotected* ]]' _ "$(last "$out")"
 
 # ---- what the device refuses ---------------------------------------------------------------------
-out=$(timeout 10 coap-client-notls -B 5 "$DU/lamp/properties/brightness" 2>&1)
+out=$(timeout 10 coap-client-notls -B 5 -v 3 "$DU/lamp/properties/brightness" 2>&1)
 check "a plain CoAP request: 4.01 OSCORE required ($out)" bash -c '[[ $1 == *"OSCORE required"* ]]' _ "$out"
 out=$(osc --replay "$DU/lamp/properties/brightness")
 check "a replayed request: the copy gets 4.01 Replay detected" \
