@@ -83,6 +83,7 @@ void jwks_free(struct jwks *k)
         EVP_PKEY_free(k->v[i].pkey);
     }
     free(k->v);
+    free(k->text);
     free(k);
 }
 
@@ -468,6 +469,13 @@ int jwks_parse(const char *path, const char *buf, size_t len, unsigned allowed_a
         r = -EINVAL;
         goto out;
     }
+    if (!(k->text = malloc(len + 1))) {
+        r = -ENOMEM;
+        goto out;
+    }
+    memcpy(k->text, buf, len);
+    k->text[len] = '\0';
+    k->text_len = len;
     *out = k;
     k = NULL;
 out:
@@ -699,6 +707,7 @@ void jwt_claims_free(struct jwt_claims *c)
     free(c->sub);
     free(c->iss);
     free(c->client_id);
+    free(c->jti);
     util_strv_free(c->scopes);
     *c = (struct jwt_claims){0};
 }
@@ -712,9 +721,10 @@ int jwt_claims_copy(const struct jwt_claims *c, struct jwt_claims *out)
     out->sub = c->sub ? strdup(c->sub) : NULL;
     out->iss = c->iss ? strdup(c->iss) : NULL;
     out->client_id = c->client_id ? strdup(c->client_id) : NULL;
+    out->jti = c->jti ? strdup(c->jti) : NULL;
     out->scopes = c->scopes ? calloc(n + 1, sizeof(*out->scopes)) : NULL;
     if ((c->sub && !out->sub) || (c->iss && !out->iss) || (c->client_id && !out->client_id) ||
-        (c->scopes && !out->scopes))
+        (c->jti && !out->jti) || (c->scopes && !out->scopes))
         goto fail;
     for (size_t i = 0; i < n; i++)
         if (!(out->scopes[i] = strdup(c->scopes[i])))
@@ -881,6 +891,11 @@ static enum jwt_error claims_check_json(const struct issuer_conf *conf, const js
                 strlen(json_string_value(cid)) != json_string_length(cid) ||
                 !no_ctl(json_string_value(cid))))
         return JWT_MALFORMED;
+    /* jti: kept when it is a usable string (only revocation looks at it) */
+    const json_t *jti = json_object_get(p, "jti");
+    if (jti && (!json_is_string(jti) || json_string_length(jti) > JWT_MAX_CLAIM ||
+                strlen(json_string_value(jti)) != json_string_length(jti)))
+        jti = NULL;
 
     scopes = calloc(JWT_MAX_SCOPES + 1, sizeof(*scopes));
     if (!scopes)
@@ -915,7 +930,8 @@ static enum jwt_error claims_check_json(const struct issuer_conf *conf, const js
     c->sub = strdup(subs);
     c->iss = strdup(isss);
     c->client_id = cid ? strdup(json_string_value(cid)) : NULL;
-    if (!c->sub || !c->iss || (cid && !c->client_id)) {
+    c->jti = jti ? strdup(json_string_value(jti)) : NULL;
+    if (!c->sub || !c->iss || (cid && !c->client_id) || (jti && !c->jti)) {
         e = JWT_MALFORMED;
         goto out;
     }

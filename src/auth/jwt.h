@@ -44,6 +44,8 @@ struct jwk {
 struct jwks {
     struct jwk *v;
     size_t n;
+    char *text; /* the JSON it was parsed from (auth/keysync.h passes it on) */
+    size_t text_len;
     unsigned refs; /* jwks_ref(); 0 and 1 both mean "one owner" */
 };
 
@@ -99,6 +101,7 @@ struct jwt_claims {
     char *sub;
     char *iss;
     char *client_id;       /* may be NULL */
+    char *jti;             /* may be NULL (a string of at most JWT_MAX_CLAIM bytes) */
     char **scopes;         /* from "scope" (space-separated) or "scp" (array); NULL-terminated */
     int64_t exp, nbf, iat; /* 0 when absent (exp is required) */
 };
