@@ -224,21 +224,28 @@ static bool is_td_uri(const char *s)
 /* True when a consumer that can present only the leaf schemes in leaves
  * (bits 1u << enum sec_kind) can meet e: every part of an allOf, one of a
  * oneOf. What a north protocol decides its forms by. */
-static bool sec_expr_met_by(const struct sec_expr *e, unsigned leaves)
+static bool sec_expr_met_if(const struct sec_expr *e, unsigned leaves,
+                            bool (*leaf_ok)(const struct sec_expr *leaf, const struct config *c),
+                            const struct config *c)
 {
     switch (e->kind) {
     case SEC_ALLOF:
         for (size_t i = 0; i < e->n_subs; i++)
-            if (!sec_expr_met_by(e->subs[i], leaves))
+            if (!sec_expr_met_if(e->subs[i], leaves, leaf_ok, c))
                 return false;
         return true;
     case SEC_ONEOF:
         for (size_t i = 0; i < e->n_subs; i++)
-            if (sec_expr_met_by(e->subs[i], leaves))
+            if (sec_expr_met_if(e->subs[i], leaves, leaf_ok, c))
                 return true;
         return false;
-    default: return (leaves >> e->kind) & 1u;
+    default: return ((leaves >> e->kind) & 1u) && (!leaf_ok || leaf_ok(e, c));
     }
+}
+
+static bool sec_expr_met_by(const struct sec_expr *e, unsigned leaves)
+{
+    return sec_expr_met_if(e, leaves, NULL, NULL);
 }
 
 static bool mqtts_enabled(const struct config *conf);
@@ -792,7 +799,7 @@ struct north_binding {
                      json_t **form);
     /* false when a consumer of this protocol cannot present the
      * credentials the expression asks for: the form is left out. */
-    bool (*supports)(const struct sec_expr *e);
+    bool (*supports)(const struct config *c, const struct sec_expr *e);
     /* The leaf schemes (1u << enum sec_kind) a consumer of this protocol
      * can present, what supports() decides by. When it holds oscore, a
      * form whose expression cannot be met here without OSCORE is marked
@@ -831,7 +838,7 @@ static bool https_enabled(const struct config *conf)
  * origin, the form's path inside it), but not for observe and subscribe
  * (oscore_streams). */
 #define HTTPS_LEAVES (SEC_ALL_LEAVES & ~(1u << SEC_PSK))
-static bool https_supports(const struct sec_expr *e)
+static bool https_supports(const struct config *c, const struct sec_expr *e)
 {
     return sec_expr_met_by(e, HTTPS_LEAVES);
 }
@@ -932,9 +939,27 @@ static bool mqtts_enabled(const struct config *conf)
  * neither are apikey (an HTTP header), psk (DTLS) and oscore (CoAP). */
 #define MQTTS_LEAVES                                                                               \
     ((1u << SEC_BASIC) | (1u << SEC_BEARER) | (1u << SEC_OAUTH2) | (1u << SEC_CERT))
-static bool mqtts_supports(const struct sec_expr *e)
+/* A bearer / oauth2 token over MQTT: the plugin verifies it inside the
+ * broker, with keys (auth/keysync.h), so an issuer known only by
+ * introspection cannot be met there; without an issuer named, one of the
+ * others must exist. */
+static bool mqtts_token_ok(const struct sec_expr *leaf, const struct config *c)
 {
-    return sec_expr_met_by(e, MQTTS_LEAVES);
+    if (leaf->kind != SEC_BEARER && leaf->kind != SEC_OAUTH2)
+        return true;
+    if (leaf->issuer) {
+        const struct issuer_conf *ic = config_find_issuer(c, leaf->issuer);
+        return ic && !ic->introspection_url;
+    }
+    for (size_t i = 0; i < c->n_issuers; i++)
+        if (!c->issuers[i].introspection_url)
+            return true;
+    return false;
+}
+
+static bool mqtts_supports(const struct config *c, const struct sec_expr *e)
+{
+    return sec_expr_met_if(e, MQTTS_LEAVES, mqtts_token_ok, c);
 }
 
 static int mqtts_make_form(const struct expose_ctx *x, const struct td_affordance *aff,
@@ -1116,7 +1141,7 @@ static bool coaps_enabled(const struct config *conf)
  * the DTLS handshake, and may protect the request with OSCORE inside it;
  * nosec is served to any consumer that completed a handshake. */
 #define COAPS_LEAVES ((1u << SEC_NOSEC) | (1u << SEC_PSK) | (1u << SEC_CERT) | SEC_OSCORE_BIT)
-static bool coaps_supports(const struct sec_expr *e)
+static bool coaps_supports(const struct config *c, const struct sec_expr *e)
 {
     return sec_expr_met_by(e, COAPS_LEAVES);
 }
@@ -1138,7 +1163,7 @@ static bool coap_enabled(const struct config *conf)
 }
 
 #define COAP_LEAVES ((1u << SEC_NOSEC) | SEC_OSCORE_BIT)
-static bool coap_supports(const struct sec_expr *e)
+static bool coap_supports(const struct config *c, const struct sec_expr *e)
 {
     return sec_expr_met_by(e, COAP_LEAVES);
 }
@@ -1366,7 +1391,7 @@ static int add_forms(struct expose_ctx *x, const struct td_affordance *aff, json
         for (size_t b = 0; b < ARRAY_SIZE(north_bindings); b++) {
             const struct north_binding *nb = &north_bindings[b];
             json_t *f = NULL;
-            if (!nb->enabled(x->conf) || !nb->supports(pf.security))
+            if (!nb->enabled(x->conf) || !nb->supports(x->conf, pf.security))
                 continue;
             if (!nb->oscore_streams && needs_oscore(nb, pf.security) &&
                 oscore_stream_op((enum wot_op)op))

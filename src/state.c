@@ -123,6 +123,11 @@ fail:
 
 int state_load(const char *config_path, struct gw_state **out, struct diags *d)
 {
+    return state_load_opts(config_path, 0, out, d);
+}
+
+int state_load_opts(const char *config_path, unsigned flags, struct gw_state **out, struct diags *d)
+{
     int r;
     struct gw_state *s = calloc(1, sizeof(*s));
     if (!s)
@@ -159,7 +164,9 @@ int state_load(const char *config_path, struct gw_state **out, struct diags *d)
         const struct issuer_conf *ic = &c->issuers[i];
         s->issuers[i].conf = ic;
         s->issuer_ptrs[i] = &s->issuers[i];
-        if (ic->local) /* the [oauth] server's own keys, made on first use */
+        if (ic->local && (flags & STATE_LOAD_NO_LOCAL_KEYS))
+            r = 0;
+        else if (ic->local) /* the [oauth] server's own keys, made on first use */
             r = as_setup_load(c, (int64_t)time(NULL), &s->oauth, &s->issuers[i].keys, d);
         else if (ic->jwks)
             r = jwks_load_file(ic->jwks, ic->algorithms, &s->issuers[i].keys, d);

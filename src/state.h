@@ -61,6 +61,12 @@ struct gw_state {
  * is broken are refused with errors in d and counted in n_refused), or a
  * negative errno with the problems in d. */
 int state_load(const char *config_path, struct gw_state **out, struct diags *d);
+/* STATE_LOAD_NO_LOCAL_KEYS: the local issuer ([oauth]) gets no keys and
+ * nothing of the authorization server's state directory is read (the
+ * broker plugin: its keys come from the daemon, auth/keysync.h). */
+#define STATE_LOAD_NO_LOCAL_KEYS (1u << 0)
+int state_load_opts(const char *config_path, unsigned flags, struct gw_state **out,
+                    struct diags *d);
 void state_free(struct gw_state *s);
 
 const struct thing *state_find_thing(const struct gw_state *s, const char *name);

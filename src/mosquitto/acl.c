@@ -17,6 +17,7 @@
 #include "auth/certmap.h"
 #include "auth/credcache.h"
 #include "auth/jwt.h"
+#include "auth/keysync.h"
 #include "auth/users.h"
 #include "log.h"
 
@@ -39,7 +40,8 @@ struct mqacl_client {
     size_t pass_len;
     char *token;
     size_t token_len;
-    int64_t token_until; /* exp + leeway; valid while now < token_until (as jwt.c) */
+    int64_t token_until;         /* exp + leeway; valid while now < token_until (as jwt.c) */
+    char *token_iss, *token_jti; /* for revocation (keysync_revoked); may be NULL */
     bool has_cert;
     char cert_cn[CERTMAP_MAX_CN + 1];
     char cert_sha256[65];
@@ -80,12 +82,30 @@ static int read_secret(const char *path, char **out, size_t *outlen, struct diag
     return r;
 }
 
+static void clear_loaded(struct mqacl *a)
+{
+    state_free(a->state);
+    a->state = NULL;
+    secret_free(a->secret, a->secret_len);
+    a->secret = NULL;
+    a->secret_len = 0;
+}
+
+static void log_keys_diags(const struct diags *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        log_msg(d->v[i].warning ? LOG_WARNING : LOG_ERR, "mqtts: %s: %s", d->v[i].file,
+                d->v[i].msg);
+}
+
 int mqacl_load(struct mqacl *a, const char *config_path, struct diags *d)
 {
     struct gw_state *s = NULL;
     char *secret = NULL;
     size_t secret_len = 0;
-    int r = state_load(config_path, &s, d);
+    /* never the authorization server's keys from its state directory:
+     * they come from the daemon (mqacl_keys_update) */
+    int r = state_load_opts(config_path, STATE_LOAD_NO_LOCAL_KEYS, &s, d);
     if (r < 0)
         return r;
     const struct mqtt_conf *mc = &s->conf->mqtt;
@@ -99,7 +119,13 @@ int mqacl_load(struct mqacl *a, const char *config_path, struct diags *d)
     r = read_secret(mc->password_file, &secret, &secret_len, d);
     if (r < 0)
         goto fail;
-    mqacl_clear(a);
+    if (a->keys) { /* the daemon's keys, until it sends new ones */
+        struct diags kd = {0};
+        keysync_apply(a->keys, s, &kd);
+        log_keys_diags(&kd);
+        diag_free(&kd);
+    }
+    clear_loaded(a);
     a->state = s;
     a->secret = secret;
     a->secret_len = secret_len;
@@ -112,11 +138,43 @@ fail:
 
 void mqacl_clear(struct mqacl *a)
 {
-    state_free(a->state);
-    a->state = NULL;
-    secret_free(a->secret, a->secret_len);
-    a->secret = NULL;
-    a->secret_len = 0;
+    clear_loaded(a);
+    keysync_free(a->keys);
+    a->keys = NULL;
+}
+
+bool mqacl_is_keys_topic(const struct mqacl *a, const char *topic)
+{
+    if (!a->state || !topic)
+        return false;
+    const char *prefix = a->state->conf->mqtt.topic_prefix;
+    size_t pl = strlen(prefix);
+    return !strncmp(topic, prefix, pl) && topic[pl] == '/' &&
+           !strcmp(topic + pl + 1, KEYSYNC_TOPIC_LEVELS);
+}
+
+int mqacl_keys_update(struct mqacl *a, const void *doc, size_t len)
+{
+    const char *why = NULL;
+    struct keysync *k = NULL;
+    int r = keysync_parse(doc, len, &k, &why);
+    if (r < 0) {
+        log_msg(LOG_ERR, "mqtts: the keys from wotgw were refused (%s); the previous ones stay",
+                r == -ENOMEM ? "out of memory" : why);
+        return r;
+    }
+    struct diags d = {0};
+    size_t n = a->state ? keysync_apply(k, a->state, &d) : 0;
+    log_keys_diags(&d);
+    diag_free(&d);
+    keysync_free(a->keys);
+    a->keys = k;
+    a->generation++; /* decisions cached before may be for revoked tokens */
+    /* wotgw sends one at every connection and then only on changes */
+    log_msg(LOG_INFO,
+            "mqtts: keys from wotgw: %zu issuer(s) (%zu configured here), %zu revoked token(s)",
+            keysync_n_issuers(k), n, keysync_n_revoked(k));
+    return 0;
 }
 
 /* ---- clients ----------------------------------------------------------------- */
@@ -139,6 +197,8 @@ void mqacl_client_free(struct mqacl_client *cl)
     if (cl->token)
         secret_free(cl->token, cl->token_len);
     free(cl->user);
+    free(cl->token_iss);
+    free(cl->token_jti);
     free(cl->client_id);
     free(cl->peer);
     cache_free(cl->cache);
@@ -274,6 +334,16 @@ int mqacl_authenticate(const struct mqacl *a, const struct mqacl_connect *c, int
                 leeway = JWT_MAX_LEEWAY_S;
             cl->token_until = claims.exp + (int64_t)leeway;
             if (!(cl->token = strdup(c->password))) {
+                *reason = "out of memory";
+                r = -ENOMEM;
+                goto done;
+            }
+            if (claims.jti && keysync_revoked(a->keys, claims.iss, claims.jti)) {
+                *reason = "the access token was revoked";
+                goto done;
+            }
+            if ((claims.iss && !(cl->token_iss = strdup(claims.iss))) ||
+                (claims.jti && !(cl->token_jti = strdup(claims.jti)))) {
                 *reason = "out of memory";
                 r = -ENOMEM;
                 goto done;
@@ -531,6 +601,8 @@ static bool daemon_check(const struct mqacl *a, enum mqacl_access access, const 
             return *reason = "wotgw subscribes only under its topic prefix", false;
         return *reason = "allowed", true;
     }
+    if (access == MQACL_WRITE && mqacl_is_keys_topic(a, topic))
+        return *reason = "allowed", true;
     if (!resolve(a, topic, &t, reason))
         return false;
     bool ok = access == MQACL_WRITE
@@ -626,6 +698,13 @@ bool mqacl_check(const struct mqacl *a, struct mqacl_client *cl, const char *cli
     }
     if (cl->token && now >= cl->token_until) {
         *reason = "the access token has expired";
+        if (access != MQACL_READ)
+            log_msg(LOG_NOTICE, "mqtts: %s: %s %s denied: %s", cl->peer, access_name(access), topic,
+                    *reason);
+        goto deny;
+    }
+    if (cl->token_jti && keysync_revoked(a->keys, cl->token_iss, cl->token_jti)) {
+        *reason = "the access token was revoked";
         if (access != MQACL_READ)
             log_msg(LOG_NOTICE, "mqtts: %s: %s %s denied: %s", cl->peer, access_name(access), topic,
                     *reason);

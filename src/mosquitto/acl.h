@@ -43,7 +43,9 @@
  * A token's expiry is checked on every decision, cached or not: once the
  * token has expired (exp plus the issuer's leeway) every publish,
  * subscribe and delivery of that connection is denied; the client must
- * reconnect with a fresh token.
+ * reconnect with a fresh token. So is a token of the built-in
+ * authorization server once the daemon reports it revoked
+ * (mqacl_keys_update).
  *
  * wotgw's own client may publish to property, event, encrypted property
  * and event, and response topics of configured things and affordances, and subscribe to and receive
@@ -80,7 +82,10 @@ struct mqacl {
     struct gw_state *state; /* NULL: nothing ever loaded, everything refused */
     char *secret;           /* wotgw's own password ([mqtt] password_file) */
     size_t secret_len;
-    uint64_t generation; /* bumped by every load: cached decisions are for one */
+    uint64_t generation; /* bumped by every load and keys update: cached decisions are for one */
+    /* the daemon's last keys and revocations (auth/keysync.h), applied to
+     * every state loaded after them */
+    struct keysync *keys;
 };
 
 /* What a client presented in CONNECT (and its TLS handshake). */
@@ -94,6 +99,15 @@ struct mqacl_connect {
 };
 
 struct mqacl_client; /* one connected client */
+
+/* A document of keys and revocations that wotgw's own client published to
+ * PREFIX/$wotgw/keys (auth/keysync.h): installed into the loaded state and
+ * kept for the next loads. From then on, the tokens it revokes are refused
+ * on every decision and at CONNECT. Returns 0, or -EINVAL (logged: the
+ * previous document stays) / -ENOMEM. */
+int mqacl_keys_update(struct mqacl *a, const void *doc, size_t len);
+/* The topic of that document under a's prefix, or NULL (nothing loaded). */
+bool mqacl_is_keys_topic(const struct mqacl *a, const char *topic);
 
 /* Loads config_path into a (replacing what it held only on success).
  * Errors (FILE:LINE) go to d. Returns 0 or a negative errno. */

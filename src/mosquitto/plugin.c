@@ -291,6 +291,11 @@ static int on_message(int event, void *event_data, void *userdata)
     struct mosquitto_evt_message *ev = event_data;
     struct plugin *p = userdata;
     struct mqacl_client *cl = client_find(p, ev->client);
+    if (cl && mqacl_client_is_daemon(cl) && mqacl_is_keys_topic(&p->acl, ev->topic)) {
+        /* for us alone: nobody may read it (mqacl_check) */
+        mqacl_keys_update(&p->acl, ev->payload, (size_t)ev->payloadlen);
+        return MOSQ_ERR_SUCCESS;
+    }
     if (!cl || mqacl_client_is_daemon(cl))
         return MOSQ_ERR_SUCCESS;
     const char *peer = mosquitto_client_address(ev->client);

@@ -1951,6 +1951,11 @@ static void https_as_update(struct https *h)
     diag_free(&d);
 }
 
+struct as *https_as(const struct https *h)
+{
+    return h ? h->as : NULL;
+}
+
 static int https_start(struct gw *gw)
 {
     if (!gw->state->conf->https.enabled)

@@ -30,3 +30,7 @@ int https_check(const struct gw_state *s, struct diags *d);
 /* The GnuTLS priority string for a minimum TLS version: TLS 1.3 only, or
  * 1.3 and 1.2 with AEAD ciphers and ECDHE only. Never anything older. */
 const char *https_priorities(enum tls_min_version min);
+
+/* The built-in authorization server of the running HTTPS front end
+ * ([oauth]), or NULL (gw->https NULL, or no server). */
+struct as *https_as(const struct https *h);

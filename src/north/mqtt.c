@@ -15,11 +15,14 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
+#include "auth/keysync.h"
 #include "cose_consumers.h"
 #include "cose_sign.h"
 #include "log.h"
 #include "mqtt_topic.h"
 #include "north/http_util.h"
+#include "north/https.h"
+#include "oauth/as.h"
 #include "proxy.h"
 #include "util.h"
 
@@ -101,6 +104,10 @@ struct mq {
     struct cose_consumers *consumers;
     uint64_t received, answered, published, dropped;
     uint64_t seq;
+    /* the last document published for the broker plugin (auth/keysync.h);
+     * NULL after every (re)connect */
+    char *keys_doc;
+    bool keys_failed; /* the last build failed (logged once) */
 };
 
 static struct mq *mq_fe;
@@ -874,9 +881,52 @@ static void mq_update_io(struct mq *m)
     m->fd = fd;
 }
 
+/* ---- keys and revocations for the broker plugin -------------------------------------------- */
+
+/* Publishes the plugin's document (auth/keysync.h) when it changed since
+ * the last one this connection carried: at connect and then within a
+ * second of a key rotation, a jwks_uri refresh or a revocation. */
+static void keys_sync(struct mq *m)
+{
+    if (!m->connected)
+        return;
+    struct as *as = https_as(m->gw->https);
+    json_t *rv = as ? as_revoked_json(as) : NULL;
+    char *doc = NULL;
+    size_t len = 0;
+    int r = -ENOMEM;
+    if (!as || rv)
+        r = keysync_build(m->gw->state, as_issuer(as), rv, (int64_t)time(NULL), &doc, &len);
+    json_decref(rv);
+    if (r < 0) {
+        if (!m->keys_failed)
+            log_msg(LOG_ERR,
+                    "mqtt: the keys and revocations for the broker plugin cannot be sent: %s",
+                    strerror(-r));
+        m->keys_failed = true;
+        return;
+    }
+    m->keys_failed = false;
+    if (m->keys_doc && !strcmp(m->keys_doc, doc)) {
+        free(doc);
+        return;
+    }
+    char topic[MQTT_TOPIC_PREFIX_MAX + sizeof(KEYSYNC_TOPIC_LEVELS) + 1];
+    snprintf(topic, sizeof(topic), "%s/%s", m->prefix, KEYSYNC_TOPIC_LEVELS);
+    if (publish(m, topic, doc, len, false, "application/json", NULL, 0, 0) < 0) {
+        free(doc);
+        return;
+    }
+    log_msg(m->keys_doc ? LOG_INFO : LOG_DEBUG,
+            "mqtt: sent the broker plugin the keys and revocations (%zu bytes)", len);
+    free(m->keys_doc);
+    m->keys_doc = doc;
+}
+
 static int mq_misc_cb(sd_event_source *s, uint64_t usec, void *ud)
 {
     struct mq *m = ud;
+    keys_sync(m);
     if (m->io) {
         int r = mosquitto_loop_misc(m->mosq);
         if (r != MOSQ_ERR_SUCCESS && r != MOSQ_ERR_NO_CONN)
@@ -914,7 +964,11 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags,
     int r = mosquitto_subscribe_multiple(mosq, NULL, 2, subs, 1, 0, NULL);
     if (r != MOSQ_ERR_SUCCESS)
         log_msg(LOG_ERR, "mqtt: subscribe: %s", mosquitto_strerror(r));
-    /* the values the broker may have lost */
+    /* first what the plugin needs to check tokens, then the values the
+     * broker may have lost */
+    free(m->keys_doc);
+    m->keys_doc = NULL;
+    keys_sync(m);
     for (size_t i = 0; i < m->n_feeds; i++)
         feed_publish(&m->feeds[i]);
     mq_update_io(m);
@@ -997,6 +1051,7 @@ static void mq_free(struct mq *m)
     if (m->mosq)
         mosquitto_destroy(m->mosq);
     secret_wipe(m);
+    free(m->keys_doc);
     cose_consumers_free(m->consumers);
     free(m->host);
     free(m->prefix);
@@ -1111,6 +1166,7 @@ static int mqtt_reload(struct gw *gw)
     }
     cose_consumers_free(m->consumers);
     m->consumers = cc;
+    keys_sync(m); /* the issuers' keys may have changed */
     /* the things and their exposed TDs may have changed */
     feeds_stop(m);
     return feeds_build(m);

@@ -728,6 +728,24 @@ out:
 
 /* ---- revocation check for the resource server ------------------------------------------ */
 
+json_t *as_revoked_json(const struct as *as)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && as && i < as->store->n_revoked; i++) {
+        const struct st_revoked *r = &as->store->revoked[i];
+        if (json_array_append_new(a, json_pack("[s, I]", r->jti, (json_int_t)r->exp)) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+const char *as_issuer(const struct as *as)
+{
+    return as ? as->oc->issuer : NULL;
+}
+
 bool as_token_revoked(const struct as *as, const char *tok, size_t len)
 {
     size_t n = 0;

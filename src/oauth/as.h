@@ -54,6 +54,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "../auth/jwt.h"
 #include "../config.h"
 #include "../util.h"
@@ -149,3 +151,9 @@ void as_response_free(struct as_response *rs);
  * 7009, or a reused code/refresh token). The signature is not checked:
  * call it for tokens the policy accepted. */
 bool as_token_revoked(const struct as *as, const char *tok, size_t len);
+
+/* For the broker plugin (auth/keysync.h): the revoked access tokens that
+ * have not expired yet, a new JSON array of [jti, exp] (NULL on ENOMEM),
+ * and the "iss" of this server's tokens. */
+json_t *as_revoked_json(const struct as *as);
+const char *as_issuer(const struct as *as);

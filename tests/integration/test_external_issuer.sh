@@ -4,12 +4,23 @@
 # with one rate-limited refetch on an unknown kid, a JWKS that is
 # unreachable at start (fail closed, then works after a refresh), and RFC
 # 7662 introspection (active / inactive / expired / wrong scope, the cache,
-# the endpoint down and a wrong client secret: 503).
+# the endpoint down and a wrong client secret: 503). Over MQTT (the real
+# broker with wotgw's plugin): the jwks_uri keys the daemon sends the
+# plugin (auth/keysync.h), refused before it did (fail closed), the
+# rotation and the dropped set followed, introspection tokens refused.
 source tests/integration/lib.sh "$@"
 source tests/integration/gwenv.sh
 
 gw_pki || exit 1
 gw_device || exit 1
+source tests/integration/mqttenv.sh
+# msub TOKEN: subscribes to the lamp's "on" with the token as the password
+msub() { timeout 10 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" --cafile "$PKI/ca.crt" -d \
+    -P "$1" -t wot/lamp/properties/on -W 1 2>&1; }
+mq_ok() { grep -q 'CONNACK (0)' <<<"$1" && grep -Eq 'Subscribed \(mid: 1\): [012]$' <<<"$1"; }
+mq_refused() { grep -q 'CONNACK (135)' <<<"$1"; }
+export -f msub mq_ok mq_refused
+export P_TLS PKI
 
 SRV=$T/srv
 LATE=$T/late
@@ -119,6 +130,7 @@ rm -f "$SRV/jwks.count"
 write_conf() { # write_conf INTROSPECTION_URL SECRET_FILE
     {
         gw_conf
+        mq_conf_section
         cat <<EOF
 [issuer ext]
 issuer = https://ext.test
@@ -154,6 +166,10 @@ EOF
     } >"$T/wotgw.conf"
 }
 write_conf "https://127.0.0.1:$SRV_PORT/introspect" intro.secret
+mq_broker_up
+T0=$(tok ext-1 https://ext.test --sub alice --scope lamp:read)
+out=$(msub "$T0")
+check "MQTT before wotgw ran: a jwks_uri issuer's token is refused (fail closed)" mq_refused "$out"
 gw_start "$T/wotgw.conf" || exit 1
 
 cnt() { cat "$1/$2.count" 2>/dev/null || echo 0; }
@@ -166,6 +182,8 @@ check "daemon up while the 'late' JWKS is unreachable" kill -0 "$GW_PID"
 check "the first JWKS fetch happened at start" wait_for 10 bash -c '[ "$(cat "$1" 2>/dev/null)" = 1 ]' _ "$SRV/jwks.count"
 T1=$(tok ext-1 https://ext.test --sub alice --scope lamp:read)
 check "token of the fetched key (kid ext-1): 200" [ "$(st "$T1")" = 200 ]
+check "MQTT: the same token, with the set the daemon sent the plugin: subscribed" \
+    wait_for 5 bash -c 'mq_ok "$(msub "$1")"' _ "$T1"
 check "no refetch for a known kid" [ "$(cnt "$SRV" jwks)" = 1 ]
 
 cp "$T/issuers/ext-2.jwks.json" "$SRV/jwks.json" # rotation
@@ -177,6 +195,8 @@ c3=$(st "$T3")
 check "a second unknown kid right after: 401 ($c3)" [ "$c3" = 401 ]
 check "... without another fetch (jwks_refetch_min)" [ "$(cnt "$SRV" jwks)" = 2 ]
 check "the rotated-out key ext-1 is refused now: 401" [ "$(st "$T1")" = 401 ]
+check "MQTT follows the rotation: ext-2 subscribes" wait_for 5 bash -c 'mq_ok "$(msub "$1")"' _ "$T2"
+check "... and ext-1 is refused (CONNACK 135)" wait_for 5 bash -c 'mq_refused "$(msub "$1")"' _ "$T1"
 check "401 for a refused key says invalid_token" bash -c 'grep -qi "^www-authenticate:.*invalid_token" <<<"$1"' _ "$(hdrs "$T3")"
 TS=$(tok ext-2 https://ext.test --sub alice --scope other:read)
 check "fetched key, token without the scope: 403" [ "$(st "$TS")" = 403 ]
@@ -187,16 +207,21 @@ check "the fetch failure is logged" grep -q "issuer late: fetching the JWK Set" 
 start_idp "$LATE_PORT" "$LATE" || fail "late idp start"
 check "JWKS server up: the token works after a background refresh" wait_for 15 bash -c '[ "$(curl -sS -o /dev/null -w "%{http_code}" --max-time 5 --cacert "$1" -H "Authorization: Bearer $2" "$3")" = 200 ]' _ "$PKI/ca.crt" "$TL" "$P"
 check "the recovery is logged" grep -q "issuer late: JWK Set from" "$GW_LOG"
+check "MQTT: the late set reached the plugin too" wait_for 5 bash -c 'mq_ok "$(msub "$1")"' _ "$TL"
 kill "$IDP_PID" 2>/dev/null
 wait "$IDP_PID" 2>/dev/null
 check "JWKS server gone: the last good set is still used (200)" [ "$(st "$TL")" = 200 ]
 check "... until jwks_max_stale has passed: then its tokens are refused (401)" \
     wait_for 15 bash -c '[ "$(curl -sS -o /dev/null -w "%{http_code}" --max-time 5 --cacert "$1" -H "Authorization: Bearer $2" "$3")" = 401 ]' _ "$PKI/ca.crt" "$TL" "$P"
 check "the drop is logged" grep -q "issuer late: no good JWK Set .* (jwks_max_stale): its keys are dropped" "$GW_LOG"
+check "MQTT: the dropped set is dropped in the broker too (CONNACK 135)" \
+    wait_for 5 bash -c 'mq_refused "$(msub "$1")"' _ "$TL"
 
 # ---- introspection -------------------------------------------------------------------------
 i0=$(cnt "$SRV" introspect)
 check "introspection: active token reads the property (200)" [ "$(st opaque-active)" = 200 ]
+out=$(msub opaque-active)
+check "MQTT: an introspection token is refused (the plugin cannot introspect)" mq_refused "$out"
 check "... after one introspection" [ "$(cnt "$SRV" introspect)" = $((i0 + 1)) ]
 check "a second request is served from the cache: 200" [ "$(st opaque-active)" = 200 ]
 check "... the server was not asked again" [ "$(cnt "$SRV" introspect)" = $((i0 + 1)) ]

@@ -226,6 +226,43 @@ check "... and the write reaches the device (brightness 55)" \
 out=$(sub -u heater -P "$TOKEN" -t wot/lamp/properties/brightness -C 1 -W 2 -d)
 check "... but it may not read (no lamp:read scope): SUBACK 135" grep -q 'Subscribed (mid: 1): 135' <<<"$out"
 check "the token is never logged" bash -c '! grep -qF "${1:20:40}" "$2" "$3"' _ "$TOKEN" "$GW_LOG" "$T/broker.log"
+# the plugin never reads the authorization server's keys: the daemon sends
+# them, with the revoked tokens, to PREFIX/$wotgw/keys (auth/keysync.h)
+check "the plugin has its keys from wotgw, not from the state directory" \
+    grep -q 'mqtts: keys from wotgw: 1 issuer(s) (1 configured here), 0 revoked' "$T/broker.log"
+out=$(sub "${ALICE[@]}" -t 'wot/$wotgw/keys' -W 2 -d)
+check "a consumer may not subscribe to the keys topic (SUBACK 135)" grep -q 'Subscribed (mid: 1): 135' <<<"$out"
+out=$(pub "${ALICE[@]}" -t 'wot/$wotgw/keys' -m '{"v":1,"issuers":[],"revoked":[],"revoked_iss":null}' -q 1 -d)
+check "... nor publish a document of its own (PUBACK 135)" grep -q 'RC:135' <<<"$out"
+# revocation at /oauth/revoke, seen by a connection that is open, while a
+# wildcard subscriber watches everything under the prefix
+(sub "${ALICE[@]}" -t 'wot/#' -W 6 -F '%t' >"$T/wild.out") &
+wild=$!
+TOKEN2=$(gw_curl -u "heater:$HEATER_SECRET" -d grant_type=client_credentials -d scope=lamp:write \
+    "$GW_URL/oauth/token" | jq -r '.access_token // empty')
+{
+    echo 61
+    sleep 1
+    gw_curl -u "heater:$HEATER_SECRET" -d "token=$TOKEN2" -o /dev/null -w '%{http_code}' \
+        "$GW_URL/oauth/revoke" >"$T/revoke.code"
+    sleep 2.5
+    echo 62
+} | pub -u heater -P "$TOKEN2" -t wot/lamp/properties/brightness/set -q 1 -l -d >"$T/revoked.out"
+check "revocation at /oauth/revoke: 200 ($(cat "$T/revoke.code"))" [ "$(cat "$T/revoke.code")" = 200 ]
+check "... the publish before it accepted" grep -q 'PUBACK (Mid: 1, RC:0)\|PUBACK (Mid: 1, RC:16)' "$T/revoked.out"
+check "... the next one on the same connection refused (135)" \
+    bash -c 'grep -q "PUBACK (Mid: 2, RC:135)" "$1" && [ "$(grep -c CONNACK "$1")" -eq 1 ]' _ "$T/revoked.out"
+check "... the device got 61 and never 62" [ "$(dev lamp/properties/brightness)" = 61 ]
+out=$(pub -u heater -P "$TOKEN2" -t wot/lamp/properties/brightness/set -m 63 -q 1 -d)
+check "... a new connection with it refused (CONNACK 135)" grep -q 'CONNACK (135)' <<<"$out"
+check "... logged as revoked" grep -q 'the access token was revoked' "$T/broker.log"
+check "... the plugin was told of 1 revoked token" grep -q 'keys from wotgw:.* 1 revoked token' "$T/broker.log"
+out=$(pub -u heater -P "$TOKEN" -t wot/lamp/properties/brightness/set -m 64 -q 1 -d)
+check "... the client's other token still works" \
+    bash -c 'grep -q "CONNACK (0)" <<<"$1" && ! grep -q "RC:135" <<<"$1"' _ "$out"
+wait "$wild"
+check "a wildcard subscriber saw topics under the prefix, never the keys ($(sort -u "$T/wild.out" | wc -l) topics)" \
+    bash -c 'grep -q "^wot/lamp/" "$1" && ! grep -qF "\$wotgw" "$1"' _ "$T/wild.out"
 
 # ---- wotgw away: commands wait in its persistent session -------------------------------------
 gw_stop
@@ -255,6 +292,9 @@ check "commands flow again after the reconnect (brightness 7)" \
     wait_for 5 bash -c '[ "$(curl -sS --max-time 2 "$1")" = 7 ]' _ "$DEV_URL/lamp/properties/brightness"
 got=$(sub "${ALICE[@]}" -t wot/thermometer/properties/unit -C 1 -W 5)
 check "values are published again after the reconnect" [ "$got" = "$(dev thermometer/properties/unit)" ]
+out=$(pub -u heater -P "$TOKEN" -t wot/lamp/properties/brightness/set -m 8 -q 1 -d)
+check "the restarted broker has the keys again: the token works" \
+    bash -c 'grep -q "CONNACK (0)" <<<"$1" && ! grep -q "RC:135" <<<"$1"' _ "$out"
 
 # ---- QoS 1 end to end under a broker restart: nothing accepted is lost -------------------------
 N=40

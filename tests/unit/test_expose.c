@@ -640,6 +640,26 @@ static void test_mqtts_only_supported_security(void **state)
     assert_null(strstr(f.dump, "mqtts:"));
     assert_null(strstr(f.dump, "mqv:controlPacket"));
     fx_free(&f);
+
+    /* an issuer known only by introspection: the broker plugin cannot ask
+     * it (auth/keysync.h), so its tokens alone get no MQTT form; with
+     * basic beside it they do; a bearer naming no issuer counts the
+     * issuers with keys (idp, dev) */
+    extra_section = MQTT_SECTION "[issuer intro]\nissuer = https://intro.example\n"
+                                 "introspection_url = https://intro.example/introspect\n"
+                                 "introspection_client_id = gw\n"
+                                 "introspection_secret_file = gw.secret\naudience = wotgw\n";
+    fx_load(&f, LAMP_TD,
+            "security = bearer:intro\nallow = *\nsecurity.toggle = basic | bearer:intro\n"
+            "security.on = bearer\n");
+    extra_section = "";
+    o = f.out;
+    assert_null(form_for_scheme(o, "properties/brightness", "readproperty", "mqtts:"));
+    assert_non_null(form_for_scheme(o, "properties/brightness", "readproperty", "https:"));
+    assert_non_null(form_for_scheme(o, "actions/toggle", "invokeaction", "mqtts:"));
+    assert_non_null(form_for_scheme(o, "properties/on", "readproperty", "mqtts:"));
+    assert_security_consistent(o);
+    fx_free(&f);
 }
 
 /* ---- OSCORE: the coap:// and coaps:// forms ------------------------------------------ */
