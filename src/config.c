@@ -1293,7 +1293,7 @@ static void do_oauth(struct ctx *x, struct ini_section *s, struct issuer_conf *i
     ic->jwks = o->dir ? xjoin(x, o->dir, "keys.json") : NULL;
     ic->jwks_line = s->line;
     ic->algorithms = JWT_ALG_ES256 | JWT_ALG_EDDSA;
-    ic->leeway_s = DEFAULT_LEEWAY_S;
+    ic->leeway_s = OAUTH_LOCAL_LEEWAY_S;
     ic->audiences = calloc(2, sizeof(char *));
     if (ic->audiences)
         ic->audiences[0] = xstrdup(x, o->audience);

@@ -125,6 +125,9 @@ struct issuer_conf {
  * set) whose keys are the server's own, so that policies name it as
  * "oauth2:local" / "bearer:local". */
 #define OAUTH_LOCAL_ISSUER "local"
+/* Its leeway on exp / nbf: a revoked token of the server is remembered at
+ * least this long past its exp (oauth/store.h). */
+#define OAUTH_LOCAL_LEEWAY_S 30
 
 struct oauth_conf {
     bool enabled;

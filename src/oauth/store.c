@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "store.h"
 
+#include "../config.h"
+
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -170,12 +172,14 @@ int store_revoke_jti(struct as_store *s, const char *jti, int64_t exp)
     return 0;
 }
 
-/* Forgets the access tokens of f that have expired at now (order kept). */
+/* Forgets the access tokens of f that are past exp and the leeway at now
+ * (order kept). */
 static void family_drop_expired(struct st_family *f, int64_t now)
 {
     size_t k = 0;
+    /* still accepted within the issuer's leeway: kept, to be revoked */
     for (size_t i = 0; i < f->n_issued; i++)
-        if (f->issued[i].exp > now)
+        if (f->issued[i].exp + OAUTH_LOCAL_LEEWAY_S > now)
             f->issued[k++] = f->issued[i];
     for (size_t i = k; i < f->n_issued; i++)
         f->issued[i] = (struct st_revoked){0};
@@ -308,8 +312,8 @@ void store_prune(struct as_store *s, int64_t now)
             i++;
         }
     }
-    for (size_t i = 0; i < s->n_revoked;) {
-        if (s->revoked[i].exp <= now)
+    for (size_t i = 0; i < s->n_revoked;) { /* as long as the leeway accepts them */
+        if (s->revoked[i].exp + OAUTH_LOCAL_LEEWAY_S <= now)
             s->revoked[i] = s->revoked[--s->n_revoked];
         else
             i++;

@@ -1861,11 +1861,17 @@ static void test_store_issued(void **state)
     assert_false(store_jti_revoked(s, "jti-01"));
     assert_string_equal(f->issued[0].jti, "jti-01");
     assert_string_equal(f->issued[STORE_MAX_ISSUED - 1].jti, "jti-new1");
-    /* later, jti-01..05 have expired: dropped, nothing revoked */
-    assert_int_equal(store_family_add_jti(s, f, "jti-new2", NOW + 700, NOW + 105), 0);
-    assert_int_equal(f->n_issued, STORE_MAX_ISSUED - 5 + 1);
-    assert_false(store_jti_revoked(s, "jti-01"));
-    assert_int_equal(s->n_revoked, 1);
+    /* jti-01..05 past exp but within the local issuer's leeway: still
+     * remembered (they would still be accepted) */
+    assert_int_equal(store_family_add_jti(s, f, "jti-new2", NOW + 700, NOW + 105), 1);
+    assert_true(store_jti_revoked(s, "jti-01")); /* the full list made room */
+    assert_int_equal(s->n_revoked, 2);
+    /* later, jti-02..05 are past the leeway too: dropped, nothing revoked */
+    assert_int_equal(
+            store_family_add_jti(s, f, "jti-new3", NOW + 700, NOW + 105 + OAUTH_LOCAL_LEEWAY_S), 0);
+    assert_int_equal(f->n_issued, STORE_MAX_ISSUED - 4 + 1);
+    assert_false(store_jti_revoked(s, "jti-02"));
+    assert_int_equal(s->n_revoked, 2);
     assert_int_equal(store_family_add_jti(s, f, "", NOW + 700, NOW), -EINVAL);
     assert_int_equal(store_save(s), 0);
     store_free(s);
@@ -1878,20 +1884,20 @@ static void test_store_issued(void **state)
     json_t *root = json_loadb(buf, len, 0, NULL);
     free(buf);
     json_t *fam = json_array_get(json_object_get(root, "families"), 0);
-    assert_int_equal(json_array_size(json_object_get(fam, "issued")), STORE_MAX_ISSUED - 4);
-    assert_string_equal(jstr(fam, "jti"), "jti-new2");
+    assert_int_equal(json_array_size(json_object_get(fam, "issued")), STORE_MAX_ISSUED - 3);
+    assert_string_equal(jstr(fam, "jti"), "jti-new3");
     assert_int_equal(json_integer_value(json_object_get(fam, "jti_exp")), NOW + 700);
     json_decref(root);
     assert_int_equal(store_open(dir, NOW + 105, &s, &d), 0);
     assert_int_equal(d.n, 0);
     f = store_find_family(s, "fam1");
     assert_non_null(f);
-    assert_int_equal(f->n_issued, STORE_MAX_ISSUED - 4);
+    assert_int_equal(f->n_issued, STORE_MAX_ISSUED - 3);
     assert_string_equal(f->issued[0].jti, "jti-06");
     assert_int_equal(f->issued[0].exp, NOW + 106);
     /* pruning forgets the expired ones */
-    store_prune(s, NOW + 110);
-    assert_int_equal(f->n_issued, STORE_MAX_ISSUED - 4 - 5);
+    store_prune(s, NOW + 110 + OAUTH_LOCAL_LEEWAY_S);
+    assert_int_equal(f->n_issued, STORE_MAX_ISSUED - 3 - 5);
     /* revoking the family revokes every one remembered */
     store_revoke_family(s, f);
     assert_true(f->revoked);
