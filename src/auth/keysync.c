@@ -37,7 +37,7 @@ static bool synced(const struct issuer_conf *ic)
 }
 
 int keysync_build(const struct gw_state *s, const char *revoked_iss, const json_t *revoked,
-                  int64_t now, char **out, size_t *len)
+                  int64_t now, char **out, size_t *len, struct diags *d)
 {
     *out = NULL;
     *len = 0;
@@ -65,7 +65,8 @@ int keysync_build(const struct gw_state *s, const char *revoked_iss, const json_
     {
         const char *jti = json_string_value(json_array_get(v, 0));
         json_int_t exp = json_integer_value(json_array_get(v, 1));
-        if (!jti || !*jti || strlen(jti) > KEYSYNC_MAX_JTI || exp <= now)
+        /* kept past exp as long as any issuer's leeway may accept it */
+        if (!jti || !*jti || strlen(jti) > KEYSYNC_MAX_JTI || exp + JWT_MAX_LEEWAY_S <= now)
             continue;
         if (json_array_size(rv) >= KEYSYNC_MAX_REVOKED)
             break;
@@ -79,6 +80,35 @@ int keysync_build(const struct gw_state *s, const char *revoked_iss, const json_
         json_object_set(doc, "revoked", rv) < 0)
         goto out;
     char *txt = json_dumps(doc, JSON_COMPACT);
+    /* Too large: the key set of a jwks_uri issuer (whose server decides its
+     * size) must not keep the local keys and the revocations from going out.
+     * Drop the largest ones (the plugin then has none for that issuer: fail
+     * closed) until it fits. */
+    while (txt && strlen(txt) > KEYSYNC_MAX_SIZE) {
+        json_t *big = NULL, *e;
+        size_t j, max = 0;
+        json_array_foreach(iss, j, e)
+        {
+            size_t l = json_string_length(json_object_get(e, "jwks"));
+            if (!json_is_true(json_object_get(e, "local")) && l > max) {
+                big = e;
+                max = l;
+            }
+        }
+        free(txt);
+        if (big)
+            diag_warn(d, "keysync", 0,
+                      "the key set of [issuer %s] (%zu bytes) does not fit: the broker plugin "
+                      "gets none, and refuses its tokens",
+                      json_string_value(json_object_get(big, "name")), max);
+        txt = big && json_object_set_new(big, "jwks", json_null()) == 0
+                      ? json_dumps(doc, JSON_COMPACT)
+                      : NULL;
+        if (!big) {
+            r = -EMSGSIZE;
+            goto out;
+        }
+    }
     if (!txt)
         goto out;
     size_t n = strlen(txt);
@@ -254,10 +284,20 @@ size_t keysync_apply(const struct keysync *k, struct gw_state *s, struct diags *
     for (size_t i = 0; k && s && i < s->n_issuers; i++) {
         struct jwt_issuer *ji = &s->issuers[i];
         const struct issuer_conf *ic = ji->conf;
-        const struct ks_issuer *e = ic && synced(ic) ? find(k, ic) : NULL;
-        if (!e)
+        if (!ic || !synced(ic))
             continue;
+        const struct ks_issuer *e = find(k, ic);
+        if (!e) { /* the daemon no longer vouches for keys it may have sent */
+            if (ji->keys) {
+                jwks_free(ji->keys);
+                ji->keys = NULL;
+                changed = true;
+            }
+            continue;
+        }
         n++;
+        if (!e->jwks && !ji->keys)
+            continue; /* none before, none now */
         if (ji->keys && e->jwks && ji->keys->text_len == e->jwks_len &&
             !memcmp(ji->keys->text, e->jwks, e->jwks_len))
             continue; /* the same set */

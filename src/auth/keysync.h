@@ -30,7 +30,9 @@
  *    "revoked": [["<jti>", <exp>], ...]}
  * An issuer entry applies to the plugin's [issuer NAME] only when that is
  * the same kind of issuer (local, or the same jwks_uri); "jwks": null
- * takes its keys away (the daemon has none: never fetched, or stale).
+ * takes its keys away (the daemon has none: never fetched, or stale), and
+ * so does a document without an entry for a local or jwks_uri issuer of
+ * the plugin (the daemon's configuration no longer has it).
  */
 #pragma once
 
@@ -53,11 +55,14 @@ struct keysync;
 /* The daemon's document for state s: its local and jwks_uri issuers with
  * the key sets they hold now, and the revoked jtis of the local issuer
  * revoked_iss (revoked: a JSON array of [jti, exp], or NULL; entries past
- * exp at now are left out). *out is NUL-terminated, free() it. Returns 0
- * or -ENOMEM / -EMSGSIZE (over KEYSYNC_MAX_SIZE). The same input gives the
- * same bytes, so the caller can publish only changes. */
+ * exp + JWT_MAX_LEEWAY_S at now are left out). When it would be larger
+ * than KEYSYNC_MAX_SIZE, the largest jwks_uri key sets are sent as null
+ * (those issuers' tokens are refused over MQTT; a warning in d) so that
+ * the local keys and the revocations still go out. *out is
+ * NUL-terminated, free() it. Returns 0 or -ENOMEM / -EMSGSIZE. The same
+ * input gives the same bytes, so the caller can publish only changes. */
 int keysync_build(const struct gw_state *s, const char *revoked_iss, const json_t *revoked,
-                  int64_t now, char **out, size_t *len);
+                  int64_t now, char **out, size_t *len, struct diags *d);
 
 /* The plugin's side: parses a document. 0 and *out, or -EINVAL with *why
  * (static, safe to log) when it is not a valid document, -ENOMEM. */

@@ -895,8 +895,9 @@ static void keys_sync(struct mq *m)
     char *doc = NULL;
     size_t len = 0;
     int r = -ENOMEM;
+    struct diags d = {0};
     if (!as || rv)
-        r = keysync_build(m->gw->state, as_issuer(as), rv, (int64_t)time(NULL), &doc, &len);
+        r = keysync_build(m->gw->state, as_issuer(as), rv, (int64_t)time(NULL), &doc, &len, &d);
     json_decref(rv);
     if (r < 0) {
         if (!m->keys_failed)
@@ -904,13 +905,18 @@ static void keys_sync(struct mq *m)
                     "mqtt: the keys and revocations for the broker plugin cannot be sent: %s",
                     strerror(-r));
         m->keys_failed = true;
+        diag_free(&d);
         return;
     }
     m->keys_failed = false;
-    if (m->keys_doc && !strcmp(m->keys_doc, doc)) {
+    if (m->keys_doc && !strcmp(m->keys_doc, doc)) { /* unchanged: said before */
         free(doc);
+        diag_free(&d);
         return;
     }
+    for (size_t i = 0; i < d.n; i++)
+        log_msg(LOG_WARNING, "mqtt: %s", d.v[i].msg);
+    diag_free(&d);
     char topic[MQTT_TOPIC_PREFIX_MAX + sizeof(KEYSYNC_TOPIC_LEVELS) + 1];
     snprintf(topic, sizeof(topic), "%s/%s", m->prefix, KEYSYNC_TOPIC_LEVELS);
     if (publish(m, topic, doc, len, false, "application/json", NULL, 0, 0) < 0) {
