@@ -371,7 +371,8 @@ static void release_copy(coap_session_t *s, void *p)
 /* The plaintext answer of the OSCORE request being handled (put_result
  * writes it as one message, never block-wise). */
 static coap_pdu_t *osc_scratch;
-static int osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *plain,
+static int osc_answer(struct coaps_osc *osc, coap_resource_t *r, coap_session_t *s,
+                      const coap_pdu_t *req, const coap_string_t *q, coap_pdu_t *plain,
                       coap_pdu_t *resp);
 
 /* Writes a proxy answer (status, body, Content-Format) into resp. */
@@ -610,7 +611,7 @@ static void answer_async(struct coaps *c, coap_async_t *a, coap_resource_t *r, c
             put_result(r, s, req, q, plain, rq->status, rq->from_device, rq->format, rq->rbody,
                        rq->rlen, rq->detail, rq->get);
             osc_scratch = NULL;
-            osc_answer(rq->osc, s, plain, resp);
+            osc_answer(rq->osc, r, s, req, q, plain, resp);
         } else {
             coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
         }
@@ -1076,7 +1077,9 @@ free_now:
  * reuse it. The answer to an Observe registration (it has an Observe
  * option) takes a Partial IV of its own, as every notification (§8.3).
  * 0, or < 0 when resp is an unprotected 5.00 instead. */
-static int osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *plain, coap_pdu_t *resp)
+static int osc_answer(struct coaps_osc *osc, coap_resource_t *r, coap_session_t *s,
+                      const coap_pdu_t *req, const coap_string_t *q, coap_pdu_t *plain,
+                      coap_pdu_t *resp)
 {
     coap_opt_iterator_t oit;
     bool observe = coap_check_option(plain, COAP_OPTION_OBSERVE, &oit) != NULL;
@@ -1084,26 +1087,53 @@ static int osc_answer(struct coaps_osc *osc, coap_session_t *s, coap_pdu_t *plai
     const uint8_t *data = NULL;
     coap_get_data(plain, &len, &data);
     struct oscore_msg pm;
-    static const char too_large[] = "the answer is too large for one OSCORE message";
+    static const char too_large[] = "the notification is too large for one OSCORE message";
     coap_bin_const_t tok = coap_pdu_get_token(plain);
     size_t room = coap_session_max_pdu_size(s);
     size_t need = 4 + tok.length + OSCORE_OPTION_VALUE_MAX + 4 + 1 + 1 + 16 + len + 64;
-    if (coap_oscore_from_pdu(plain, data, len, &pm) < 0 || need > room) {
+    /* Larger than one message: the protected answer goes in outer Block2
+     * blocks (RFC 8613 §4.1.3.4.2, RFC 7959), which libcoap serves to the
+     * client's next requests without calling us again (they repeat the
+     * protected request: no replay reaches the OSCORE layer). Not for an
+     * Observe registration: every notification must be one message. */
+    bool blockwise = need > room && !observe;
+    if (coap_oscore_from_pdu(plain, data, len, &pm) < 0 || (need > room && !blockwise)) {
         pm = (struct oscore_msg){.code = COAP_RESPONSE_CODE(500),
                                  .payload = (const uint8_t *)too_large,
                                  .payload_len = sizeof(too_large) - 1};
+        blockwise = false;
     }
     size_t cap = 1 + pm.payload_len + 16 + OSCORE_OVERHEAD + 1024;
     uint8_t *buf = malloc(cap);
     struct oscore_msg out;
-    int r = -ENOMEM;
+    int rc = -ENOMEM;
     if (!buf ||
-        (r = oscore_server_protect_response(osc->srv->s, &osc->res, observe && pm.code == 0x45, &pm,
-                                            &out, buf, cap)) < 0 ||
-        (r = coap_oscore_to_pdu(&out, resp)) < 0)
+        (rc = oscore_server_protect_response(osc->srv->s, &osc->res, observe && pm.code == 0x45,
+                                             &pm, &out, buf, cap)) < 0) {
         coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
+    } else if (!blockwise) {
+        if ((rc = coap_oscore_to_pdu(&out, resp)) < 0)
+            coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
+    } else {
+        /* the outer options here, the ciphertext block-wise (no outer
+         * Content-Format: media type 0 adds none) */
+        struct oscore_msg head = out;
+        head.payload_len = 0;
+        uint8_t *copy = malloc(out.payload_len);
+        if (!copy || (rc = coap_oscore_to_pdu(&head, resp)) < 0) {
+            free(copy);
+            rc = -ENOMEM;
+            coap_oscore_error(resp, OSCORE_CODE_INTERNAL, NULL);
+        } else {
+            memcpy(copy, out.payload, out.payload_len);
+            if (!coap_add_data_large_response(r, s, req, resp, q, 0, -1, 0, out.payload_len, copy,
+                                              release_copy, copy)) {
+                rc = -ENOMEM; /* libcoap set 5.00 and freed the copy */
+            }
+        }
+    }
     free(buf);
-    return r < 0 ? r : 0;
+    return rc < 0 ? rc : 0;
 }
 
 /* Observe over OSCORE (RFC 8613 §4.1.3.5, RFC 7641). libcoap registers
@@ -1318,7 +1348,7 @@ static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *
     osc_scratch = NULL;
     coap_opt_iterator_t oit;
     if (coap_pdu_get_code(plain) != 0 && /* answered now, else separately */
-        (osc_answer(osc, s, plain, resp) < 0 ||
+        (osc_answer(osc, r, s, req, q, plain, resp) < 0 ||
          (osc->observe == 0 && !coap_check_option(resp, COAP_OPTION_OBSERVE, &oit)))) {
         /* not the registration answer the consumer expects: no observation */
         struct coaps_req *st =

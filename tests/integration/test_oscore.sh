@@ -98,6 +98,19 @@ check "invokeaction over OSCORE: the device's output ($out)" \
     bash -c '[[ $1 =~ ^2\.0[45]\ \{\"on\":(true|false)\}$ ]]' _ "$(last "$out")"
 out=$(osc alice "$PU/things/faulty/properties/slow")
 check "a slow device (separate answer): protected too" [ "$(last "$out")" = '2.05 {"slow":true}' ]
+
+# answers larger than one message: the protected answer in outer Block2
+# blocks (RFC 8613 §4.1.3.4.2), put together by the client, then verified
+head -c 20000 /dev/urandom | base64 -w0 | head -c 20000 >"$T/big.txt"
+curl -sS -X PUT -H 'Content-Type: text/plain' --data-binary @"$T/big.txt" "$DEV_URL/faulty/properties/blob"
+out=$(osc alice -v "$PU/things/faulty/properties/blob")
+check "a 20000-byte property over OSCORE: the device's bytes, unchanged" \
+    bash -c '[ "$(tail -n 1 <<<"$1")" = "2.05 $(cat "$2")" ]' _ "$out" "$T/big.txt"
+check "... in outer Block2 blocks ($(grep -c '^block ' <<<"$out") more after the first)" \
+    bash -c '[ "$(grep -c "^block " <<<"$1")" -ge 10 ]' _ "$out"
+out=$(osc alice "$PU/things/lamp")
+check "the lamp's exposed TD over OSCORE (larger than one message): 2.05, the TD" \
+    bash -c '[[ $(tail -n 1 <<<"$1") == "2.05 {"* ]] && sed -n "s/^2.05 //p" <<<"$1" | jq -e ".title and .forms" >/dev/null' _ "$out"
 out=$(osc alice "$PU/things/thermometer/properties/unit")
 check "a nosec thing over OSCORE: answered" [ "$(last "$out")" = '2.05 "celsius"' ]
 

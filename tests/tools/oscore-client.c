@@ -17,7 +17,10 @@
  * challenge with an Echo option (RFC 9175) is answered once with a new
  * request carrying the Echo (printed as "echo"), unless --no-echo.
  * --replay sends the same datagram twice and prints both answers;
- * --tamper flips a bit of the ciphertext. --save FILE keeps the request
+ * --tamper flips a bit of the ciphertext. An answer in outer Block2
+ * blocks (RFC 8613 §4.1.3.4.2) is put together before it is verified:
+ * the client repeats its request with an outer Block2 for each next
+ * block (with -v, "block N" for each). --save FILE keeps the request
  * datagram; --resend FILE sends a kept one again as it is (new message ID
  * only) and prints the answer's outer code and whether it is protected
  * (its plaintext cannot be read: the request's state is gone). Exit 0
@@ -76,6 +79,7 @@
 
 #define ECHO_OPT   252
 #define MAX_DGRAM  65536
+#define MAX_BODY   (OSCORE_MAX_PLAINTEXT + 1024) /* a block-wise answer put together */
 #define TIMEOUT_MS 5000
 
 static int sock = -1;
@@ -187,6 +191,70 @@ static const struct oscore_option *find_opt(const struct oscore_msg *m, uint16_t
         if (m->opts[i].number == num)
             return &m->opts[i];
     return NULL;
+}
+
+/* An answer in outer Block2 blocks (RFC 8613 §4.1.3.4.2, RFC 7959): asks
+ * for the next blocks by sending the request again (same bytes, a new
+ * message ID, an outer Block2 with the block's number) and puts the
+ * protected payload together in body, which d->m.payload then points to.
+ * d's options stay those of the first block. 0 when complete (or no
+ * Block2), -EBADMSG on an out-of-order or oversized answer, -ETIMEDOUT. */
+#define BLOCK2_OPT 23
+static int fetch_blocks(const struct oscore_msg *outer, uint16_t *mid, const uint8_t *tok,
+                        size_t tkl, struct dgram *d, uint8_t *body, size_t cap)
+{
+    const struct oscore_option *b = find_opt(&d->m, BLOCK2_OPT);
+    if (!b || b->len > 3)
+        return b ? -EBADMSG : 0;
+    uint32_t v = 0;
+    for (size_t i = 0; i < b->len; i++)
+        v = v << 8 | b->value[i];
+    if (!(v & 8)) /* M = 0: one block only */
+        return 0;
+    unsigned szx = v & 7;
+    size_t bs = (size_t)16 << szx, total = 0;
+    if ((v >> 4) != 0 || szx == 7 || d->m.payload_len != bs || d->m.payload_len > cap)
+        return -EBADMSG;
+    memcpy(body, d->m.payload, d->m.payload_len);
+    total = d->m.payload_len;
+    static uint8_t out[MAX_DGRAM], in[MAX_DGRAM];
+    for (uint32_t num = 1;; num++) {
+        struct oscore_msg m = *outer;
+        uint8_t bv[3];
+        uint32_t want = num << 4 | szx;
+        size_t bl = want > 0xffff ? 3 : want > 0xff ? 2 : 1;
+        for (size_t i = 0; i < bl; i++)
+            bv[i] = (uint8_t)(want >> (8 * (bl - 1 - i)));
+        if (m.n_opts >= OSCORE_MAX_OPTIONS)
+            return -EBADMSG;
+        m.opts[m.n_opts++] =
+                (struct oscore_option){.number = BLOCK2_OPT, .len = (uint16_t)bl, .value = bv};
+        size_t dl = 0;
+        ++*mid;
+        if (encode(0, m.code, *mid, tok, tkl, &m, out, sizeof(out), &dl) < 0)
+            return -EBADMSG;
+        send(sock, out, dl, 0);
+        struct dgram nd;
+        if (receive(tok, tkl, in, sizeof(in), &nd) < 0)
+            return -ETIMEDOUT;
+        const struct oscore_option *nb = find_opt(&nd.m, BLOCK2_OPT);
+        uint32_t nv = 0;
+        for (size_t i = 0; nb && i < nb->len && nb->len <= 3; i++)
+            nv = nv << 8 | nb->value[i];
+        if (!nb || (nv >> 4) != num || (nv & 7) != szx || total + nd.m.payload_len > cap)
+            return -EBADMSG;
+        memcpy(body + total, nd.m.payload, nd.m.payload_len);
+        total += nd.m.payload_len;
+        if (verbose)
+            printf("block %u\n", num);
+        if (!(nv & 8))
+            break;
+        if (nd.m.payload_len != bs)
+            return -EBADMSG;
+    }
+    d->m.payload = body;
+    d->m.payload_len = total;
+    return 0;
 }
 
 /* ---- HTTP (RFC 8613 §11) --------------------------------------------------------------- */
@@ -694,7 +762,8 @@ connected:
     uint8_t fmt[2];
     uint8_t echo[64];
     size_t echo_len = 0;
-    static uint8_t dgram[MAX_DGRAM], rbuf[MAX_DGRAM], work[MAX_DGRAM], pbuf[MAX_DGRAM];
+    static uint8_t dgram[MAX_DGRAM], rbuf[MAX_DGRAM], work[MAX_DGRAM], pbuf[MAX_BODY];
+    static uint8_t body[MAX_BODY];
     int rc = 1, registered = 0;
     if (observe >= 0) /* the first response may wait for the device's next value */
         timeout_ms = (int)(wait_s * 1000);
@@ -774,6 +843,11 @@ connected:
                 send(sock, dgram, dl, 0);
                 if (receive(tok, sizeof(tok), rbuf, sizeof(rbuf), &d) < 0) {
                     printf("timeout\n");
+                    continue;
+                }
+                int br = fetch_blocks(&outer, &mid, tok, sizeof(tok), &d, body, sizeof(body));
+                if (br < 0) {
+                    printf("%s\n", br == -ETIMEDOUT ? "timeout" : "bad block-wise answer");
                     continue;
                 }
             }
