@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "fs_testutil.h"
 #include <jansson.h>
 
 #include "auth/credcache.h"
@@ -107,31 +109,10 @@ static int setup(void **state)
     return 0;
 }
 
-static void rm_rf(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    if (!d)
-        return;
-    while ((e = readdir(d))) {
-        char p[1024];
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_rf(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    rm_rf(g_dir);
+    tu_rm_rf(g_dir);
     free(g_set3);
     free(g_set1);
     return 0;
@@ -208,6 +189,19 @@ static char *fmt(const char *f, ...)
     assert_true(vasprintf(&s, f, ap) >= 0);
     va_end(ap);
     return s;
+}
+
+/* A document with the local issuer's and ext's sets (JSON string texts). */
+static struct keysync *doc_local_ext(const char *local_jwks, const char *ext_jwks)
+{
+    char *doc = fmt("{\"v\":1,\"issuers\":["
+                    "{\"name\":\"local\",\"local\":true,\"jwks_uri\":null,\"jwks\":%s},"
+                    "{\"name\":\"ext\",\"local\":false,\"jwks_uri\":\"" EXT_URI "\",\"jwks\":%s}],"
+                    "\"revoked_iss\":null,\"revoked\":[]}",
+                    local_jwks, ext_jwks);
+    struct keysync *k = parse_str(doc);
+    free(doc);
+    return k;
 }
 
 /* A JSON string literal (with quotes) for text. */
@@ -508,13 +502,8 @@ static void test_apply(void **state)
     struct diags d = {0};
 
     /* local and ext get their sets */
-    char *doc = fmt("{\"v\":1,\"issuers\":["
-                    "{\"name\":\"local\",\"local\":true,\"jwks_uri\":null,\"jwks\":%s},"
-                    "{\"name\":\"ext\",\"local\":false,\"jwks_uri\":\"" EXT_URI "\",\"jwks\":%s}],"
-                    "\"revoked_iss\":null,\"revoked\":[]}",
-                    s1, s3);
-    struct keysync *k = parse_str(doc);
-    free(doc);
+    struct keysync *k = doc_local_ext(s1, s3);
+    char *doc = NULL;
     cache_fill(p);
     assert_int_equal(keysync_apply(k, p, &d), 2);
     assert_int_equal(cache_entries(p), 0); /* flushed: the keys changed */
@@ -668,13 +657,8 @@ static void test_apply_null_and_bad(void **state)
     struct gw_state *p = load(STATE_LOAD_NO_LOCAL_KEYS);
     char *s1 = jstr(g_set1, g_set1_len), *s3 = jstr(g_set3, g_set3_len);
     struct diags d = {0};
-    char *doc = fmt("{\"v\":1,\"issuers\":["
-                    "{\"name\":\"local\",\"local\":true,\"jwks\":%s},"
-                    "{\"name\":\"ext\",\"local\":false,\"jwks_uri\":\"" EXT_URI "\",\"jwks\":%s}],"
-                    "\"revoked_iss\":null,\"revoked\":[]}",
-                    s1, s3);
-    struct keysync *k = parse_str(doc);
-    free(doc);
+    struct keysync *k = doc_local_ext(s1, s3);
+    char *doc = NULL;
     assert_int_equal(keysync_apply(k, p, &d), 2);
     keysync_free(k);
     assert_non_null(issuer(p, OAUTH_LOCAL_ISSUER)->keys);

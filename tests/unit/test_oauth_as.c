@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "fs_testutil.h"
 #include <jansson.h>
 #include <openssl/evp.h>
 
@@ -197,32 +199,11 @@ static int setup(void **state)
     return 0;
 }
 
-static void rm_rf(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    if (!d)
-        return;
-    while ((e = readdir(d))) {
-        char p[1024];
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_rf(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static int teardown(void **state)
 {
     (void)state;
     unload();
-    rm_rf(g_dir);
+    tu_rm_rf(g_dir);
     log_set_test_sink(NULL, NULL);
     sb_free(&g_log);
     return 0;
