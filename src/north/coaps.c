@@ -1283,8 +1283,13 @@ static void oscore_request(struct coaps *c, coap_resource_t *r, coap_session_t *
     }
     size_t len = 0, off = 0, total = 0;
     const uint8_t *data = NULL;
-    if (coap_get_data_large(req, &len, &data, &off, &total) && len && (off || total != len)) {
-        coap_oscore_error(resp, OSCORE_CODE_BAD_REQUEST, "incomplete block-wise request");
+    coap_opt_iterator_t bit;
+    if ((coap_get_data_large(req, &len, &data, &off, &total) && len && (off || total != len)) ||
+        coap_check_option(req, COAP_OPTION_BLOCK1, &bit)) {
+        /* libcoap hands over a Block1 request whole, and only when the
+         * first block carried Size1 */
+        coap_oscore_error(resp, COAP_RESPONSE_CODE(408),
+                          "incomplete block-wise request (send Size1 with the first block)");
         return;
     }
     struct oscore_msg outer;

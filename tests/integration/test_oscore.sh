@@ -108,6 +108,15 @@ check "a 20000-byte property over OSCORE: the device's bytes, unchanged" \
     bash -c '[ "$(tail -n 1 <<<"$1")" = "2.05 $(cat "$2")" ]' _ "$out" "$T/big.txt"
 check "... in outer Block2 blocks ($(grep -c '^block ' <<<"$out") more after the first)" \
     bash -c '[ "$(grep -c "^block " <<<"$1")" -ge 10 ]' _ "$out"
+head -c 15000 /dev/urandom | base64 -w0 | head -c 15000 >"$T/big2.txt"
+out=$(osc alice -v -m put -t 0 -e "$(cat "$T/big2.txt")" "$PU/things/faulty/properties/blob")
+check "a 15000-byte write over OSCORE, in outer Block1 blocks ($(grep -c '^block1 ' <<<"$out")): 2.04" \
+    bash -c '[ "$(grep -c "^block1 " <<<"$1")" -ge 10 ] && [ "$(tail -n 1 <<<"$1")" = "2.04 " ]' _ "$out"
+check "... the device has the bytes, unchanged" \
+    bash -c 'cmp -s <(curl -sS "$1") "$2"' _ "$DEV_URL/faulty/properties/blob" "$T/big2.txt"
+out=$(osc alice --no-size1 -m put -t 0 -e "$(cat "$T/big2.txt")" "$PU/things/faulty/properties/blob")
+check "... without Size1 the gateway cannot put it together: 4.08, not a partial body to decrypt ($(last "$out"))" \
+    bash -c '[[ $(tail -n 1 <<<"$1") == "4.08 incomplete block-wise request"* ]]' _ "$out"
 out=$(osc alice "$PU/things/lamp")
 check "the lamp's exposed TD over OSCORE (larger than one message): 2.05, the TD" \
     bash -c '[[ $(tail -n 1 <<<"$1") == "2.05 {"* ]] && sed -n "s/^2.05 //p" <<<"$1" | jq -e ".title and .forms" >/dev/null' _ "$out"

@@ -20,7 +20,11 @@
  * --tamper flips a bit of the ciphertext. An answer in outer Block2
  * blocks (RFC 8613 §4.1.3.4.2) is put together before it is verified:
  * the client repeats its request with an outer Block2 for each next
- * block (with -v, "block N" for each). --save FILE keeps the request
+ * block (with -v, "block N" for each). A request whose protected payload
+ * is over 1024 bytes goes in outer Block1 blocks the same way (with -v,
+ * "block1 N" for each block sent), each with Size1 unless --no-size1; an
+ * answer other than 2.31 Continue before the last block ends the
+ * transfer and is printed. --save FILE keeps the request
  * datagram; --resend FILE sends a kept one again as it is (new message ID
  * only) and prints the answer's outer code and whether it is protected
  * (its plaintext cannot be read: the request's state is gone). Exit 0
@@ -87,6 +91,7 @@ static struct sockaddr_in peer;
 static int verbose;
 static int timeout_ms = TIMEOUT_MS;
 static int no_ack;      /* receive(): leave a confirmable answer unacknowledged */
+static int no_size1;    /* send_blocks1(): leave Size1 out (a client the server cannot serve) */
 static int observe_rst; /* --rst: deregister with a RST to the next notification */
 
 static void hexprint(const char *label, const uint8_t *p, size_t n)
@@ -180,6 +185,63 @@ static int receive(const uint8_t *tok, size_t tkl, uint8_t *buf, size_t cap, str
     }
 }
 
+/* A request whose protected payload is larger than BLOCK1_SIZE goes in
+ * outer Block1 blocks (RFC 8613 §4.1.3.4.2, RFC 7959 §2.5): each block a
+ * confirmable request with the same options, token, Block1 and Size1, answered
+ * 2.31 Continue until the last, whose answer (in d, read into buf) is the
+ * server's. 0, -EBADMSG (an answer other than 2.31 before the last
+ * block: in d), -E2BIG (the request cannot be encoded) or -ETIMEDOUT. With -v, "block1 N" for each
+ * block sent. */
+#define BLOCK1_OPT  27
+#define SIZE1_OPT   60
+#define BLOCK1_SZX  6 /* 1024 bytes */
+#define BLOCK1_SIZE ((size_t)16 << BLOCK1_SZX)
+static int send_blocks1(const struct oscore_msg *outer, uint16_t *mid, const uint8_t *tok,
+                        size_t tkl, uint8_t *buf, size_t cap, struct dgram *d)
+{
+    static uint8_t out[MAX_DGRAM];
+    size_t n = (outer->payload_len + BLOCK1_SIZE - 1) / BLOCK1_SIZE;
+    for (size_t num = 0; num < n; num++) {
+        struct oscore_msg m = *outer;
+        bool more = num + 1 < n;
+        uint32_t v = (uint32_t)num << 4 | (more ? 8u : 0u) | BLOCK1_SZX;
+        uint8_t bv[3];
+        size_t bl = v > 0xffff ? 3 : v > 0xff ? 2 : 1;
+        for (size_t i = 0; i < bl; i++)
+            bv[i] = (uint8_t)(v >> (8 * (bl - 1 - i)));
+        if (m.n_opts >= OSCORE_MAX_OPTIONS)
+            return -E2BIG;
+        m.opts[m.n_opts++] =
+                (struct oscore_option){.number = BLOCK1_OPT, .len = (uint16_t)bl, .value = bv};
+        /* Size1: the whole size (libcoap puts the body together with it) */
+        uint8_t sv[4];
+        uint32_t total = (uint32_t)outer->payload_len;
+        size_t sl = total > 0xffffff ? 4 : total > 0xffff ? 3 : total > 0xff ? 2 : 1;
+        for (size_t i = 0; i < sl; i++)
+            sv[i] = (uint8_t)(total >> (8 * (sl - 1 - i)));
+        if (m.n_opts >= OSCORE_MAX_OPTIONS)
+            return -E2BIG;
+        if (!no_size1)
+            m.opts[m.n_opts++] =
+                    (struct oscore_option){.number = SIZE1_OPT, .len = (uint16_t)sl, .value = sv};
+        m.payload = outer->payload + num * BLOCK1_SIZE;
+        m.payload_len = more ? BLOCK1_SIZE : outer->payload_len - num * BLOCK1_SIZE;
+        size_t dl = 0;
+        if (num)
+            ++*mid;
+        if (encode(0, m.code, *mid, tok, tkl, &m, out, sizeof(out), &dl) < 0)
+            return -E2BIG;
+        send(sock, out, dl, 0);
+        if (verbose)
+            printf("block1 %zu\n", num);
+        if (receive(tok, tkl, buf, cap, d) < 0)
+            return -ETIMEDOUT;
+        if (more && d->code != 0x5f) /* 2.31 Continue */
+            return -EBADMSG;
+    }
+    return 0;
+}
+
 static void print_code(uint8_t code)
 {
     printf("%u.%02u", code >> 5, code & 31);
@@ -220,6 +282,8 @@ static int fetch_blocks(const struct oscore_msg *outer, uint16_t *mid, const uin
     static uint8_t out[MAX_DGRAM], in[MAX_DGRAM];
     for (uint32_t num = 1;; num++) {
         struct oscore_msg m = *outer;
+        if (m.payload_len > 1024) /* it went in Block1 blocks: not again */
+            m.payload_len = 0;
         uint8_t bv[3];
         uint32_t want = num << 4 | szx;
         size_t bl = want > 0xffff ? 3 : want > 0xff ? 2 : 1;
@@ -613,19 +677,14 @@ int main(int argc, char **argv)
     double load = 0;
     unsigned inflight = 16;
     setvbuf(stdout, NULL, _IOLBF, 0); /* --observe: lines as they come (tests poll the output) */
-    static const struct option lo[] = {{"no-echo", no_argument, NULL, 'E'},
-                                       {"load", required_argument, NULL, 'L'},
-                                       {"inflight", required_argument, NULL, 'I'},
-                                       {"save", required_argument, NULL, 'S'},
-                                       {"resend", required_argument, NULL, 'X'},
-                                       {"replay", no_argument, NULL, 'R'},
-                                       {"tamper", no_argument, NULL, 'T'},
-                                       {"target", required_argument, NULL, 'G'},
-                                       {"cacert", required_argument, NULL, 'C'},
-                                       {"observe", required_argument, NULL, 'O'},
-                                       {"wait", required_argument, NULL, 'W'},
-                                       {"rst", no_argument, NULL, 'r'},
-                                       {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {
+            {"no-echo", no_argument, NULL, 'E'},        {"load", required_argument, NULL, 'L'},
+            {"inflight", required_argument, NULL, 'I'}, {"save", required_argument, NULL, 'S'},
+            {"resend", required_argument, NULL, 'X'},   {"replay", no_argument, NULL, 'R'},
+            {"tamper", no_argument, NULL, 'T'},         {"target", required_argument, NULL, 'G'},
+            {"cacert", required_argument, NULL, 'C'},   {"observe", required_argument, NULL, 'O'},
+            {"wait", required_argument, NULL, 'W'},     {"rst", no_argument, NULL, 'r'},
+            {"no-size1", no_argument, NULL, 'Z'},       {NULL, 0, NULL, 0}};
     long observe = -1;
     double wait_s = 10;
     int o;
@@ -639,6 +698,7 @@ int main(int argc, char **argv)
         case 's': seq = strtoull(optarg, NULL, 10); break;
         case 'v': verbose = 1; break;
         case 'E': no_echo = 1; break;
+        case 'Z': no_size1 = 1; break;
         case 'R': replay = 1; break;
         case 'T': tamper = 1; break;
         case 'S': save = optarg; break;
@@ -837,6 +897,19 @@ connected:
             if (https) {
                 if (http_exchange(&outer, tamper, rbuf, sizeof(rbuf), &d) < 0) {
                     printf("timeout\n");
+                    continue;
+                }
+            } else if (outer.payload_len > BLOCK1_SIZE) {
+                int b1 = send_blocks1(&outer, &mid, tok, sizeof(tok), rbuf, sizeof(rbuf), &d);
+                if (b1 == -ETIMEDOUT || b1 == -E2BIG) {
+                    printf("%s\n", b1 == -ETIMEDOUT ? "timeout" : "request too large");
+                    continue;
+                }
+                int br = b1 < 0 ? 0
+                                : fetch_blocks(&outer, &mid, tok, sizeof(tok), &d, body,
+                                               sizeof(body));
+                if (br < 0) {
+                    printf("%s\n", br == -ETIMEDOUT ? "timeout" : "bad block-wise answer");
                     continue;
                 }
             } else {
