@@ -1265,6 +1265,10 @@ static void on_nack(coap_session_t *s, const coap_pdu_t *sent, const coap_nack_r
     struct coaps_req *rq = osc_stream_find(c, s, coap_pdu_get_token(sent));
     if (!rq || rq->ended)
         return;
+    log_msg(LOG_INFO, "coaps: the OSCORE observation of '%s' ends: %s", rq->osc->name,
+            reason == COAP_NACK_RST ? "the consumer reset a notification"
+                                    : "the consumer acknowledged no notification within "
+                                      "CoAP's retransmissions");
     rq->ended = true; /* freed on the next run: the proxy logs the end */
     c->n_osc_ended++;
     coaps_kick(c);

@@ -294,6 +294,25 @@ wait_for 10 bash -c '[ "$(grep -c "observeproperty lamp/brightness by alice.*str
 check "a RST to an OSCORE notification ends the stream: the gateway logs its end" \
     bash -c 'grep -qx reset <<<"$1" && grep -qx rc=0 <<<"$1" && [ "$(grep -c "observeproperty lamp/brightness by alice.*stream closed" "$2")" -gt "$3" ]' _ "$out" "$GW_LOG" "$n_obs_end"
 
+# a consumer that goes away without a word: the next notification is never
+# acknowledged; after CoAP's retransmissions (62 to 93 s with the RFC 7252
+# defaults) the gateway ends the observation and its device stream
+n_obs_end=$(grep -c 'observeproperty lamp/brightness by alice.*stream closed' "$GW_LOG")
+n_start=$(grep -c 'observeproperty lamp/brightness by alice' "$GW_LOG")
+osc_bg "$T/obs5" alice --observe 0 --vanish --wait 10 "$PU/things/lamp/properties/brightness"
+obs5_pid=$!
+wait_for 10 bash -c '[ "$(grep -c "observeproperty lamp/brightness by alice" "$1")" -gt "$2" ]' _ "$GW_LOG" "$n_start"
+sleep 0.5
+dev_put 73
+wait "$obs5_pid" 2>/dev/null
+sed "s/^/# obs5: /" "$T/obs5"
+check "the vanishing consumer got its first answer (73: the device has no current value) and left" \
+    bash -c 'grep -qx "2.05 73" "$1" && grep -qx rc=0 "$1"' _ "$T/obs5"
+dev_put 74
+check "... the gateway gives up on it after the retransmissions: logged, the stream closed" \
+    wait_for 100 bash -c 'grep -q "coaps: the OSCORE observation of .alice. ends: the consumer acknowledged no notification" "$1" && [ "$(grep -c "observeproperty lamp/brightness by alice.*stream closed" "$1")" -gt "$2" ]' _ "$GW_LOG" "$n_obs_end"
+check "... and the RST before was logged with its reason" grep -q "coaps: the OSCORE observation of .alice. ends: the consumer reset a notification" "$GW_LOG"
+
 # a reload during an observation: the context's state moves to the new server
 # (its Partial IVs go on from where they were: no nonce reused); then
 # max_observers_per_peer = 0 refuses an OSCORE observation like a plain one

@@ -58,7 +58,9 @@
  * within --wait SECONDS (default 10) or a notification failed to verify.
  * A notification without Observe (the gateway ended the observation)
  * ends the wait. --rst deregisters instead with a RST to the next
- * notification (printed as "reset"; RFC 7641 §3.6).
+ * notification (printed as "reset"; RFC 7641 §3.6). --vanish exits after
+ * the N notifications without a word (a consumer that went away: what
+ * comes next is never acknowledged).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -90,9 +92,10 @@ static int sock = -1;
 static struct sockaddr_in peer;
 static int verbose;
 static int timeout_ms = TIMEOUT_MS;
-static int no_ack;      /* receive(): leave a confirmable answer unacknowledged */
-static int no_size1;    /* send_blocks1(): leave Size1 out (a client the server cannot serve) */
-static int observe_rst; /* --rst: deregister with a RST to the next notification */
+static int no_ack;         /* receive(): leave a confirmable answer unacknowledged */
+static int no_size1;       /* send_blocks1(): leave Size1 out (a client the server cannot serve) */
+static int observe_vanish; /* observe_run(): exit after N notifications, no deregistration */
+static int observe_rst;    /* --rst: deregister with a RST to the next notification */
 
 static void hexprint(const char *label, const uint8_t *p, size_t n)
 {
@@ -628,6 +631,8 @@ static int observe_run(struct oscore_ctx *ctx, const struct oscore_req *oreq, co
         }
         return got >= n && !bad ? 0 : 1;
     }
+    if (observe_vanish) /* gone without a word: nothing acknowledged from now on */
+        return got >= n && !bad ? 0 : 1;
     /* deregistration: the same token, an inner Observe 1 */
     struct oscore_msg plain = {.code = 1};
     static const uint8_t one = 1;
@@ -677,14 +682,21 @@ int main(int argc, char **argv)
     double load = 0;
     unsigned inflight = 16;
     setvbuf(stdout, NULL, _IOLBF, 0); /* --observe: lines as they come (tests poll the output) */
-    static const struct option lo[] = {
-            {"no-echo", no_argument, NULL, 'E'},        {"load", required_argument, NULL, 'L'},
-            {"inflight", required_argument, NULL, 'I'}, {"save", required_argument, NULL, 'S'},
-            {"resend", required_argument, NULL, 'X'},   {"replay", no_argument, NULL, 'R'},
-            {"tamper", no_argument, NULL, 'T'},         {"target", required_argument, NULL, 'G'},
-            {"cacert", required_argument, NULL, 'C'},   {"observe", required_argument, NULL, 'O'},
-            {"wait", required_argument, NULL, 'W'},     {"rst", no_argument, NULL, 'r'},
-            {"no-size1", no_argument, NULL, 'Z'},       {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {{"no-echo", no_argument, NULL, 'E'},
+                                       {"load", required_argument, NULL, 'L'},
+                                       {"inflight", required_argument, NULL, 'I'},
+                                       {"save", required_argument, NULL, 'S'},
+                                       {"resend", required_argument, NULL, 'X'},
+                                       {"replay", no_argument, NULL, 'R'},
+                                       {"tamper", no_argument, NULL, 'T'},
+                                       {"target", required_argument, NULL, 'G'},
+                                       {"cacert", required_argument, NULL, 'C'},
+                                       {"observe", required_argument, NULL, 'O'},
+                                       {"wait", required_argument, NULL, 'W'},
+                                       {"rst", no_argument, NULL, 'r'},
+                                       {"no-size1", no_argument, NULL, 'Z'},
+                                       {"vanish", no_argument, NULL, 'V'},
+                                       {NULL, 0, NULL, 0}};
     long observe = -1;
     double wait_s = 10;
     int o;
@@ -699,6 +711,7 @@ int main(int argc, char **argv)
         case 'v': verbose = 1; break;
         case 'E': no_echo = 1; break;
         case 'Z': no_size1 = 1; break;
+        case 'V': observe_vanish = 1; break;
         case 'R': replay = 1; break;
         case 'T': tamper = 1; break;
         case 'S': save = optarg; break;
