@@ -211,6 +211,15 @@ const char *mqacl_client_principal(const struct mqacl_client *cl)
     return cl ? cl->principal : "";
 }
 
+bool mqacl_may_clear(const struct mqacl *a, const struct mqacl_client *cl, const char *topic)
+{
+    struct mqtt_topic t;
+    if (!a->state || !cl || !cl->daemon || !topic ||
+        mqtt_topic_parse(a->state->conf->mqtt.topic_prefix, topic, &t) < 0)
+        return false;
+    return t.kind == MQTT_TOPIC_PROPERTY || t.kind == MQTT_TOPIC_PROPERTY_COSE;
+}
+
 bool mqacl_client_is_daemon(const struct mqacl_client *cl)
 {
     return cl && cl->daemon;

@@ -149,6 +149,13 @@ int mqacl_response_topic(const struct mqacl *a, const struct mqacl_client *cl, c
 const char *mqacl_client_principal(const struct mqacl_client *cl);
 bool mqacl_client_is_daemon(const struct mqacl_client *cl);
 
+/* Whether cl may remove the retained value of topic (an empty retained
+ * PUBLISH): only wotgw's own client, only on a property or encrypted
+ * property topic of the layout under the prefix, whether or not the
+ * thing, affordance or principal is still configured (wotgw clears what
+ * it stopped offering, also when the plugin was reloaded first). */
+bool mqacl_may_clear(const struct mqacl *a, const struct mqacl_client *cl, const char *topic);
+
 /* Counters for the log. */
 struct mqacl_stats {
     uint64_t checks, cache_hits, denials;

@@ -259,6 +259,9 @@ static int on_acl_check(int event, void *event_data, void *userdata)
     }
     const char *reason = NULL;
     struct mqacl_client *cl = client_find(p, ev->client);
+    if (access == MQACL_WRITE && ev->retain && ev->payloadlen == 0 &&
+        mqacl_may_clear(&p->acl, cl, ev->topic))
+        return MOSQ_ERR_SUCCESS; /* wotgw removes a retained value it no longer offers */
     bool ok = mqacl_check(&p->acl, cl, mosquitto_client_id(ev->client),
                           mosquitto_client_username(ev->client), access, ev->topic, ev->retain,
                           (int64_t)time(NULL), &reason);

@@ -107,7 +107,8 @@ struct mq {
     /* the last document published for the broker plugin (auth/keysync.h);
      * NULL after every (re)connect */
     char *keys_doc;
-    bool keys_failed; /* the last build failed (logged once) */
+    bool keys_failed;   /* the last build failed (logged once) */
+    bool plain_cleared; /* clear_plain_of_encrypted() ran */
 };
 
 static struct mq *mq_fe;
@@ -881,6 +882,58 @@ static void mq_update_io(struct mq *m)
     m->fd = fd;
 }
 
+/* ---- retained values wotgw no longer offers ------------------------------------------------ */
+
+/* The topics whose retained values the feeds own: a property's plain
+ * topic (unless it goes encrypted only) and its encrypted topics. A
+ * NULL-terminated list (util_strv_free), NULL when out of memory. */
+static char **retained_topics(const struct mq *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_feeds; i++)
+        n += 1 + m->feeds[i].n_enc;
+    char **v = calloc(n + 1, sizeof(*v));
+    size_t k = 0;
+    for (size_t i = 0; v && i < m->n_feeds; i++) {
+        const struct feed *f = &m->feeds[i];
+        if (f->kind != MQTT_TOPIC_PROPERTY)
+            continue;
+        if (!f->n_enc && !(v[k++] = strdup(f->topic)))
+            goto oom;
+        for (size_t e = 0; e < f->n_enc; e++)
+            if (!(v[k++] = strdup(f->enc_topics[e])))
+                goto oom;
+    }
+    return v;
+oom:
+    util_strv_free(v);
+    return NULL;
+}
+
+/* An empty retained PUBLISH removes the retained value (MQTT 5 §3.3.1.3);
+ * the plugin lets wotgw's own client do this on any property topic
+ * (mqacl_may_clear). */
+static void clear_retained(struct mq *m, const char *topic, const char *why)
+{
+    if (publish(m, topic, "", 0, true, NULL, NULL, 0, 0) == 0)
+        log_msg(LOG_INFO, "mqtt: removed the retained value of %s (%s)", topic, why);
+}
+
+/* At the first connection: a property that goes encrypted only has no
+ * plaintext value on its plain topic, also none retained before its thing
+ * got cose_encrypt_to while wotgw was stopped (later changes: mqtt_reload). */
+static void clear_plain_of_encrypted(struct mq *m)
+{
+    if (m->plain_cleared)
+        return;
+    m->plain_cleared = true;
+    for (size_t i = 0; i < m->n_feeds; i++) {
+        const struct feed *f = &m->feeds[i];
+        if (f->kind == MQTT_TOPIC_PROPERTY && f->n_enc)
+            clear_retained(m, f->topic, "the value goes encrypted only");
+    }
+}
+
 /* ---- keys and revocations for the broker plugin -------------------------------------------- */
 
 /* Publishes the plugin's document (auth/keysync.h) when it changed since
@@ -975,6 +1028,7 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags,
     free(m->keys_doc);
     m->keys_doc = NULL;
     keys_sync(m);
+    clear_plain_of_encrypted(m);
     for (size_t i = 0; i < m->n_feeds; i++)
         feed_publish(&m->feeds[i]);
     mq_update_io(m);
@@ -1173,9 +1227,19 @@ static int mqtt_reload(struct gw *gw)
     cose_consumers_free(m->consumers);
     m->consumers = cc;
     keys_sync(m); /* the issuers' keys may have changed */
-    /* the things and their exposed TDs may have changed */
+    /* the things and their exposed TDs may have changed: what is no longer
+     * fed loses its retained value (a removed thing, property or
+     * principal; a property that now goes encrypted only) */
+    char **before = retained_topics(m);
     feeds_stop(m);
-    return feeds_build(m);
+    int r = feeds_build(m);
+    char **after = r < 0 ? NULL : retained_topics(m);
+    for (size_t i = 0; before && after && before[i]; i++)
+        if (!util_strv_contains(after, before[i]))
+            clear_retained(m, before[i], "no longer offered");
+    util_strv_free(before);
+    util_strv_free(after);
+    return r;
 }
 
 static size_t mqtt_drain(struct gw *gw, bool force)

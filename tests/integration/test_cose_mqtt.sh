@@ -353,5 +353,30 @@ out=$(rr "$T/t-bob")
 check "after the reload alice's toggle signed with that key: wotgw-status 200 ($out)" \
     grep -q '^wotgw-status:200|' <<<"$out"
 
+# what wotgw stops offering loses its retained value: the thermometer goes
+# encrypted only (its plaintext must not stay on the plain topic), bob
+# leaves securelamp's cose_encrypt_to (his encrypted value is removed)
+got=$(sub_fmt wot/thermometer/properties/unit '%p')
+check "before: the thermometer's unit is retained in plaintext ($got)" [ "$got" = "$(dev thermometer/properties/unit)" ]
+sed -i -e 's/^cose_encrypt_to = alice, bob$/cose_encrypt_to = alice/' \
+    -e '/^\[thing thermometer\]$/,/^$/ s/^poll_interval = 1s$/&\ncose_encrypt_to = alice/' "$T/wotgw.conf"
+n=$(grep -c 'mqtts: reloaded' "$T/broker.log")
+kill -HUP "$BROKER_PID"
+check "the broker's plugin reloaded" wait_for 10 bash -c '[ "$(grep -c "mqtts: reloaded" "$1")" -gt "$2" ]' _ "$T/broker.log" "$n"
+n=$(grep -c 'reloaded:' "$GW_LOG")
+kill -HUP "$GW_PID"
+check "SIGHUP: wotgw reloaded" wait_for 10 bash -c '[ "$(grep -c "reloaded:" "$1")" -gt "$2" ]' _ "$GW_LOG" "$n"
+check "wotgw removed the plaintext retained on the thermometer's plain topic" \
+    wait_for 5 grep -q 'mqtt: removed the retained value of wot/thermometer/properties/unit (no longer offered)' "$GW_LOG"
+check "... and bob's encrypted value of securelamp" \
+    grep -q 'mqtt: removed the retained value of wot/securelamp/properties/on/cose/bob (no longer offered)' "$GW_LOG"
+out=$(timeout 10 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$P_TLS" "${CA[@]}" "${ALICE[@]}" -t wot/thermometer/properties/unit -W 2 -F '%p' 2>&1)
+# subscribed (a refusal would say so), nothing retained in 2 s
+check "a consumer reading the plain topic now gets no plaintext ($out)" [ "$out" = "Timed out" ]
+dev thermometer/properties/unit >"$T/want4"
+for _ in 1 2 3 4 5; do sub_raw wot/thermometer/properties/unit/cose/alice "$T/unit.enc" && [ -s "$T/unit.enc" ] && break; done
+check "... the unit goes to alice as a COSE_Encrypt0 instead (cose-js decrypts it)" \
+    decrypt "$T/ck/alice.enc" "$T/unit.enc" "$T/want4"
+
 check "the daemon stops cleanly" gw_stop
 finish

@@ -442,6 +442,23 @@ static void test_daemon(void **state)
     assert_true(can(d, R, "wot/lamp/actions/toggle"));
     assert_true(can(d, R, "wot/lamp/properties/on"));
     assert_false(can(d, R, "wot/lamp/events/overheated"));
+    /* removing retained values: property topics of the layout, configured
+     * or not any more; its own, nobody else's; never other topics */
+    assert_true(mqacl_may_clear(&g_acl, d, "wot/lamp/properties/on"));
+    assert_true(mqacl_may_clear(&g_acl, d, "wot/gone/properties/on"));
+    assert_true(mqacl_may_clear(&g_acl, d, "wot/lamp/properties/nosuch/cose/bob"));
+    assert_false(mqacl_may_clear(&g_acl, d, "wot/lamp/properties/on/set"));
+    assert_false(mqacl_may_clear(&g_acl, d, "wot/lamp/events/overheated"));
+    assert_false(mqacl_may_clear(&g_acl, d, "wot/lamp/actions/toggle"));
+    assert_false(mqacl_may_clear(&g_acl, d, "other/lamp/properties/on"));
+    assert_false(mqacl_may_clear(&g_acl, d, "wot/lamp/properties/o%6E"));
+    assert_false(mqacl_may_clear(&g_acl, d, "$SYS/x"));
+    assert_false(mqacl_may_clear(&g_acl, d, NULL));
+    assert_false(mqacl_may_clear(&g_acl, NULL, "wot/lamp/properties/on"));
+    struct mqacl_client *alice =
+            connect_as("alice-1", "alice", "alice-pw-Secr3t", NULL, NULL, 0, NULL);
+    assert_false(mqacl_may_clear(&g_acl, alice, "wot/lamp/properties/on"));
+    mqacl_client_free(alice);
     mqacl_client_free(d);
 
     /* its offline session: found by client id and user name */
