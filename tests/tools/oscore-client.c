@@ -188,6 +188,20 @@ static int receive(const uint8_t *tok, size_t tkl, uint8_t *buf, size_t cap, str
     }
 }
 
+/* Appends option number with the CoAP uint value v (shortest form) to m,
+ * its bytes in buf. 0, or -E2BIG when m has no room. */
+static int add_uint_opt(struct oscore_msg *m, uint16_t number, uint32_t v, uint8_t buf[4])
+{
+    size_t l = v > 0xffffff ? 4 : v > 0xffff ? 3 : v > 0xff ? 2 : v ? 1 : 0;
+    for (size_t i = 0; i < l; i++)
+        buf[i] = (uint8_t)(v >> (8 * (l - 1 - i)));
+    if (m->n_opts >= OSCORE_MAX_OPTIONS)
+        return -E2BIG;
+    m->opts[m->n_opts++] =
+            (struct oscore_option){.number = number, .len = (uint16_t)l, .value = buf};
+    return 0;
+}
+
 /* A request whose protected payload is larger than BLOCK1_SIZE goes in
  * outer Block1 blocks (RFC 8613 §4.1.3.4.2, RFC 7959 §2.5): each block a
  * confirmable request with the same options, token, Block1 and Size1, answered
@@ -207,26 +221,12 @@ static int send_blocks1(const struct oscore_msg *outer, uint16_t *mid, const uin
     for (size_t num = 0; num < n; num++) {
         struct oscore_msg m = *outer;
         bool more = num + 1 < n;
-        uint32_t v = (uint32_t)num << 4 | (more ? 8u : 0u) | BLOCK1_SZX;
-        uint8_t bv[3];
-        size_t bl = v > 0xffff ? 3 : v > 0xff ? 2 : 1;
-        for (size_t i = 0; i < bl; i++)
-            bv[i] = (uint8_t)(v >> (8 * (bl - 1 - i)));
-        if (m.n_opts >= OSCORE_MAX_OPTIONS)
-            return -E2BIG;
-        m.opts[m.n_opts++] =
-                (struct oscore_option){.number = BLOCK1_OPT, .len = (uint16_t)bl, .value = bv};
+        uint8_t bv[4], sv[4];
+        uint32_t b1 = (uint32_t)num << 4 | (more ? 8u : 0u) | BLOCK1_SZX;
         /* Size1: the whole size (libcoap puts the body together with it) */
-        uint8_t sv[4];
-        uint32_t total = (uint32_t)outer->payload_len;
-        size_t sl = total > 0xffffff ? 4 : total > 0xffff ? 3 : total > 0xff ? 2 : 1;
-        for (size_t i = 0; i < sl; i++)
-            sv[i] = (uint8_t)(total >> (8 * (sl - 1 - i)));
-        if (m.n_opts >= OSCORE_MAX_OPTIONS)
+        if (add_uint_opt(&m, BLOCK1_OPT, b1, bv) < 0 ||
+            (!no_size1 && add_uint_opt(&m, SIZE1_OPT, (uint32_t)outer->payload_len, sv) < 0))
             return -E2BIG;
-        if (!no_size1)
-            m.opts[m.n_opts++] =
-                    (struct oscore_option){.number = SIZE1_OPT, .len = (uint16_t)sl, .value = sv};
         m.payload = outer->payload + num * BLOCK1_SIZE;
         m.payload_len = more ? BLOCK1_SIZE : outer->payload_len - num * BLOCK1_SIZE;
         size_t dl = 0;
@@ -287,15 +287,9 @@ static int fetch_blocks(const struct oscore_msg *outer, uint16_t *mid, const uin
         struct oscore_msg m = *outer;
         if (m.payload_len > 1024) /* it went in Block1 blocks: not again */
             m.payload_len = 0;
-        uint8_t bv[3];
-        uint32_t want = num << 4 | szx;
-        size_t bl = want > 0xffff ? 3 : want > 0xff ? 2 : 1;
-        for (size_t i = 0; i < bl; i++)
-            bv[i] = (uint8_t)(want >> (8 * (bl - 1 - i)));
-        if (m.n_opts >= OSCORE_MAX_OPTIONS)
+        uint8_t bv[4];
+        if (add_uint_opt(&m, BLOCK2_OPT, num << 4 | szx, bv) < 0)
             return -EBADMSG;
-        m.opts[m.n_opts++] =
-                (struct oscore_option){.number = BLOCK2_OPT, .len = (uint16_t)bl, .value = bv};
         size_t dl = 0;
         ++*mid;
         if (encode(0, m.code, *mid, tok, tkl, &m, out, sizeof(out), &dl) < 0)
