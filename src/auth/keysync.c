@@ -66,7 +66,7 @@ int keysync_build(const struct gw_state *s, const char *revoked_iss, const json_
         const char *jti = json_string_value(json_array_get(v, 0));
         json_int_t exp = json_integer_value(json_array_get(v, 1));
         /* kept past exp as long as any issuer's leeway may accept it */
-        if (!jti || !*jti || strlen(jti) > KEYSYNC_MAX_JTI || exp + JWT_MAX_LEEWAY_S <= now)
+        if (!jti || !*jti || strlen(jti) > KEYSYNC_MAX_JTI || exp <= now - JWT_MAX_LEEWAY_S)
             continue;
         if (json_array_size(rv) >= KEYSYNC_MAX_REVOKED)
             break;
@@ -111,14 +111,8 @@ int keysync_build(const struct gw_state *s, const char *revoked_iss, const json_
     }
     if (!txt)
         goto out;
-    size_t n = strlen(txt);
-    if (n > KEYSYNC_MAX_SIZE) {
-        free(txt);
-        r = -EMSGSIZE;
-        goto out;
-    }
     *out = txt;
-    *len = n;
+    *len = strlen(txt);
     r = 0;
 out:
     json_decref(doc);

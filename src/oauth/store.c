@@ -179,7 +179,7 @@ static void family_drop_expired(struct st_family *f, int64_t now)
     size_t k = 0;
     /* still accepted within the issuer's leeway: kept, to be revoked */
     for (size_t i = 0; i < f->n_issued; i++)
-        if (f->issued[i].exp + OAUTH_LOCAL_LEEWAY_S > now)
+        if (f->issued[i].exp > now - OAUTH_LOCAL_LEEWAY_S)
             f->issued[k++] = f->issued[i];
     for (size_t i = k; i < f->n_issued; i++)
         f->issued[i] = (struct st_revoked){0};
@@ -313,7 +313,7 @@ void store_prune(struct as_store *s, int64_t now)
         }
     }
     for (size_t i = 0; i < s->n_revoked;) { /* as long as the leeway accepts them */
-        if (s->revoked[i].exp + OAUTH_LOCAL_LEEWAY_S <= now)
+        if (s->revoked[i].exp <= now - OAUTH_LOCAL_LEEWAY_S)
             s->revoked[i] = s->revoked[--s->n_revoked];
         else
             i++;
