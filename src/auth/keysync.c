@@ -31,9 +31,9 @@ struct keysync {
 
 /* ---- the daemon's side ------------------------------------------------------------------ */
 
-static bool synced(const struct issuer_conf *ic)
+bool keysync_synced(const struct issuer_conf *ic)
 {
-    return ic->local || ic->jwks_uri;
+    return ic && (ic->local || ic->jwks_uri);
 }
 
 int keysync_build(const struct gw_state *s, const char *revoked_iss, const json_t *revoked,
@@ -48,7 +48,7 @@ int keysync_build(const struct gw_state *s, const char *revoked_iss, const json_
     for (size_t i = 0; s && i < s->n_issuers; i++) {
         const struct jwt_issuer *ji = &s->issuers[i];
         const struct issuer_conf *ic = ji->conf;
-        if (!ic || !synced(ic))
+        if (!keysync_synced(ic))
             continue;
         const struct jwks *k = ji->keys;
         json_t *e = json_pack("{s:s, s:b, s:s?, s:s%}", "name", ic->name, "local", ic->local,
@@ -278,7 +278,7 @@ size_t keysync_apply(const struct keysync *k, struct gw_state *s, struct diags *
     for (size_t i = 0; k && s && i < s->n_issuers; i++) {
         struct jwt_issuer *ji = &s->issuers[i];
         const struct issuer_conf *ic = ji->conf;
-        if (!ic || !synced(ic))
+        if (!keysync_synced(ic))
             continue;
         const struct ks_issuer *e = find(k, ic);
         if (!e) { /* the daemon no longer vouches for keys it may have sent */

@@ -52,6 +52,10 @@
 
 struct keysync;
 
+/* Whether the document carries ic's keys: the local issuer and jwks_uri
+ * issuers (a jwks file the plugin reads itself). */
+bool keysync_synced(const struct issuer_conf *ic);
+
 /* The daemon's document for state s: its local and jwks_uri issuers with
  * the key sets they hold now, and the revoked jtis of the local issuer
  * revoked_iss (revoked: a JSON array of [jti, exp], or NULL; entries past

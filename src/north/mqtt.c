@@ -107,6 +107,12 @@ struct mq {
     /* the last document published for the broker plugin (auth/keysync.h);
      * NULL after every (re)connect */
     char *keys_doc;
+    /* what keys_doc was built from: the key sets of the synced issuers
+     * (referenced, so that none is freed and its address reused), the
+     * reload count and the revocation generation */
+    struct jwks **keys_sets;
+    size_t n_keys_sets;
+    uint64_t keys_reloads, keys_revoked_gen;
     bool keys_failed;   /* the last build failed (logged once) */
     bool plain_cleared; /* clear_plain_of_encrypted() ran */
 };
@@ -936,12 +942,55 @@ static void clear_plain_of_encrypted(struct mq *m)
 
 /* ---- keys and revocations for the broker plugin -------------------------------------------- */
 
+static void keys_forget(struct mq *m)
+{
+    for (size_t i = 0; i < m->n_keys_sets; i++)
+        jwks_free(m->keys_sets[i]);
+    free(m->keys_sets);
+    m->keys_sets = NULL;
+    m->n_keys_sets = 0;
+    free(m->keys_doc);
+    m->keys_doc = NULL;
+}
+
+/* Whether what keys_doc was built from is still what the state holds:
+ * then nothing is built (keys_sync runs every second). */
+static bool keys_unchanged(const struct mq *m)
+{
+    const struct gw_state *s = m->gw->state;
+    if (!m->keys_doc || m->keys_reloads != m->gw->reloads ||
+        m->keys_revoked_gen != as_revoked_generation())
+        return false;
+    size_t k = 0;
+    for (size_t i = 0; i < s->n_issuers; i++) {
+        if (!keysync_synced(s->issuers[i].conf))
+            continue;
+        if (k >= m->n_keys_sets || m->keys_sets[k] != s->issuers[i].keys)
+            return false;
+        k++;
+    }
+    return k == m->n_keys_sets;
+}
+
+static void keys_remember(struct mq *m, char *doc)
+{
+    const struct gw_state *s = m->gw->state;
+    keys_forget(m);
+    m->keys_doc = doc;
+    m->keys_reloads = m->gw->reloads;
+    m->keys_revoked_gen = as_revoked_generation();
+    m->keys_sets = calloc(s->n_issuers ? s->n_issuers : 1, sizeof(*m->keys_sets));
+    for (size_t i = 0; m->keys_sets && i < s->n_issuers; i++)
+        if (keysync_synced(s->issuers[i].conf))
+            m->keys_sets[m->n_keys_sets++] = jwks_ref(s->issuers[i].keys);
+}
+
 /* Publishes the plugin's document (auth/keysync.h) when it changed since
  * the last one this connection carried: at connect and then within a
  * second of a key rotation, a jwks_uri refresh or a revocation. */
 static void keys_sync(struct mq *m)
 {
-    if (!m->connected)
+    if (!m->connected || keys_unchanged(m))
         return;
     struct as *as = https_as(m->gw->https);
     json_t *rv = as ? as_revoked_json(as) : NULL;
@@ -963,7 +1012,7 @@ static void keys_sync(struct mq *m)
     }
     m->keys_failed = false;
     if (m->keys_doc && !strcmp(m->keys_doc, doc)) { /* unchanged: said before */
-        free(doc);
+        keys_remember(m, doc);
         diag_free(&d);
         return;
     }
@@ -978,8 +1027,7 @@ static void keys_sync(struct mq *m)
     }
     log_msg(m->keys_doc ? LOG_INFO : LOG_DEBUG,
             "mqtt: sent the broker plugin the keys and revocations (%zu bytes)", len);
-    free(m->keys_doc);
-    m->keys_doc = doc;
+    keys_remember(m, doc);
 }
 
 static int mq_misc_cb(sd_event_source *s, uint64_t usec, void *ud)
@@ -1025,8 +1073,7 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags,
         log_msg(LOG_ERR, "mqtt: subscribe: %s", mosquitto_strerror(r));
     /* first what the plugin needs to check tokens, then the values the
      * broker may have lost */
-    free(m->keys_doc);
-    m->keys_doc = NULL;
+    keys_forget(m);
     keys_sync(m);
     clear_plain_of_encrypted(m);
     for (size_t i = 0; i < m->n_feeds; i++)
@@ -1111,7 +1158,7 @@ static void mq_free(struct mq *m)
     if (m->mosq)
         mosquitto_destroy(m->mosq);
     secret_wipe(m);
-    free(m->keys_doc);
+    keys_forget(m);
     cose_consumers_free(m->consumers);
     free(m->host);
     free(m->prefix);

@@ -741,6 +741,11 @@ json_t *as_revoked_json(const struct as *as)
     return a;
 }
 
+uint64_t as_revoked_generation(void)
+{
+    return store_revoked_generation();
+}
+
 const char *as_issuer(const struct as *as)
 {
     return as ? as->oc->issuer : NULL;

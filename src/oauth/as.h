@@ -156,4 +156,6 @@ bool as_token_revoked(const struct as *as, const char *tok, size_t len);
  * have not expired yet, a new JSON array of [jti, exp] (NULL on ENOMEM),
  * and the "iss" of this server's tokens. */
 json_t *as_revoked_json(const struct as *as);
+/* Changes whenever the revoked tokens of any server change. */
+uint64_t as_revoked_generation(void);
 const char *as_issuer(const struct as *as);

@@ -153,6 +153,15 @@ struct st_family *store_new_family(struct as_store *s)
     return &s->families[s->n_families++];
 }
 
+/* Bumped by every change to any store's revoked ids (never reused, unlike
+ * a store's address): the broker plugin's document is rebuilt on it. */
+static uint64_t revoked_generation;
+
+uint64_t store_revoked_generation(void)
+{
+    return revoked_generation;
+}
+
 int store_revoke_jti(struct as_store *s, const char *jti, int64_t exp)
 {
     if (!jti || !*jti || strlen(jti) >= STORE_ID_MAX)
@@ -169,6 +178,7 @@ int store_revoke_jti(struct as_store *s, const char *jti, int64_t exp)
     struct st_revoked *r = &s->revoked[s->n_revoked++];
     snprintf(r->jti, sizeof(r->jti), "%s", jti);
     r->exp = exp;
+    revoked_generation++;
     return 0;
 }
 
@@ -313,9 +323,10 @@ void store_prune(struct as_store *s, int64_t now)
         }
     }
     for (size_t i = 0; i < s->n_revoked;) { /* as long as the leeway accepts them */
-        if (s->revoked[i].exp <= now - OAUTH_LOCAL_LEEWAY_S)
+        if (s->revoked[i].exp <= now - OAUTH_LOCAL_LEEWAY_S) {
             s->revoked[i] = s->revoked[--s->n_revoked];
-        else
+            revoked_generation++;
+        } else
             i++;
     }
 }

@@ -144,6 +144,8 @@ struct st_device *store_find_user_code(struct as_store *s, const uint8_t uh[32])
 struct st_family *store_find_refresh(struct as_store *s, const uint8_t h[32], bool *reused);
 struct st_family *store_find_family(struct as_store *s, const char *id);
 bool store_jti_revoked(const struct as_store *s, const char *jti);
+/* Changes whenever any store's revoked ids change (process-wide). */
+uint64_t store_revoked_generation(void);
 
 /* SHA-256 of a string. */
 void store_hash(const char *s, size_t len, uint8_t out[32]);
